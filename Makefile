@@ -1,0 +1,54 @@
+# GoTicket — every setup step lives here, so a bare machine needs only Python 3.11 and make.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SRC := src tests bench
+
+.DEFAULT_GOAL := help
+.PHONY: help install run migrate lint fmt typecheck test test-fast cov bench lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv from the lock file
+
+run: install ## serve the API (embedded PostgreSQL unless GOTICKET_DATABASE_URL is set)
+	$(BIN)/goticket serve
+
+migrate: install ## migrate the configured (or embedded) database
+	$(BIN)/goticket migrate
+
+lint: install ## ruff, formatting, mypy --strict, layer rules
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: install ## format and autofix
+	$(BIN)/ruff format $(SRC)
+	$(BIN)/ruff check --fix $(SRC)
+
+test: lint ## lint, then the whole test suite on real PostgreSQL, with coverage
+	$(BIN)/pytest --cov --cov-report=term --cov-report=json:.coverage.json
+	$(BIN)/python tests/coverage_gate.py .coverage.json
+
+test-fast: install ## the test suite without lint or coverage
+	$(BIN)/pytest -x -q
+
+lock: ## re-resolve requirements.lock from pyproject.toml in a scratch venv
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
+	rm -rf .lock-venv
+
+clean: ## remove the venv and caches (keeps .goticket data)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.json

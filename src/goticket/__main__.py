@@ -1,0 +1,3 @@
+from goticket.cli import main
+
+main()

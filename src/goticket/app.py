@@ -1,0 +1,138 @@
+"""The composition root: ``create_app(settings)`` builds every object; the lifespan opens and
+closes them in reverse order. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+
+from goticket import __version__
+from goticket.accounts.endpoints import accounts_router
+from goticket.accounts.repository import PgAccountsUnitOfWork
+from goticket.accounts.security import Argon2Hasher
+from goticket.accounts.service import AccountService
+from goticket.booking.domain import BookingTerms
+from goticket.booking.endpoints import booking_router
+from goticket.booking.repository import PgBookingUnitOfWork, PgInventoryRepository
+from goticket.booking.service import BookingService, DirectReserver
+from goticket.config import Settings
+from goticket.events.endpoints import events_router
+from goticket.events.repository import PgEventsUnitOfWork
+from goticket.events.service import EventService
+from goticket.kit.clock import Clock, SystemClock
+from goticket.kit.db import Database
+from goticket.kit.health import health_handlers
+from goticket.kit.http import (
+    EXCEPTION_HANDLERS,
+    MAX_BODY_BYTES,
+    BadRequest,
+    RequestContext,
+    handle_bad_request,
+)
+from goticket.kit.logging import configure_logging
+from goticket.kit.migrate import head_revision
+from goticket.kit.openapi import SECURITY_COMPONENTS, openapi_handlers
+from goticket.kit.pagination import CursorCodec
+from goticket.kit.tokens import TokenCodec
+
+API_DESCRIPTION = """GoTicket sells tickets and never oversells.
+
+Errors are RFC 9457 problem details (`application/problem+json`); problem `type`s are stable URIs
+under `https://goticket.dev/problems/`. Lists are cursor-paginated (`limit` 1..100, `cursor`).
+Every response carries `X-Request-ID`.
+"""
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestContext:
+    if settings.database_url is None:
+        raise RuntimeError("GOTICKET_DATABASE_URL is not set (goticket serve sets it for you)")
+    clock = clock or SystemClock()
+    secret = settings.resolved_jwt_secret()
+    database = Database(
+        settings.database_url.get_secret_value(),
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        lock_timeout_ms=settings.lock_timeout_ms,
+    )
+    tokens = TokenCodec(
+        secret,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl_seconds=settings.access_token_ttl,
+    )
+    cursors = CursorCodec(secret)
+
+    accounts = AccountService(
+        partial(PgAccountsUnitOfWork, database),
+        Argon2Hasher(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        ),
+        tokens,
+        clock,
+    )
+    events = EventService(partial(PgEventsUnitOfWork, database, PgInventoryRepository), clock)
+
+    async def booking_terms(event_id: UUID) -> BookingTerms | None:
+        event = await events.find(event_id)
+        if event is None:
+            return None
+        return BookingTerms(
+            event.id,
+            event.organizer_id,
+            event.end_at,
+            event.price,
+            event.currency,
+            event.max_per_user,
+        )
+
+    booking_uow = partial(PgBookingUnitOfWork, database)
+    bookings = BookingService(booking_uow, booking_terms, DirectReserver(booking_uow, clock), clock)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await database.open()
+        try:
+            yield
+        finally:
+            await database.close()
+
+    exception_handlers: dict[Any, Any] = {**EXCEPTION_HANDLERS, BadRequest: handle_bad_request}
+    app = Litestar(
+        route_handlers=[
+            accounts_router(accounts),
+            events_router(events, cursors),
+            booking_router(bookings, cursors),
+            *health_handlers(database, head_revision()),
+            *openapi_handlers(),
+        ],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers,
+        request_max_body_size=MAX_BODY_BYTES,
+        openapi_config=OpenAPIConfig(
+            title="GoTicket API",
+            version=__version__,
+            description=API_DESCRIPTION,
+            components=SECURITY_COMPONENTS,
+            path="/schema",
+            render_plugins=[],
+        ),
+        state=State({"tokens": tokens}),
+        debug=False,
+    )
+    return RequestContext(app)
+
+
+def app_from_env() -> RequestContext:
+    """The factory ``goticket serve`` hands to uvicorn: each worker process builds its own app."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,184 @@
+"""Bookings and the rules that decide them. Pure: no I/O, no framework."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, replace
+from datetime import datetime
+from uuid import UUID
+
+from goticket.kit.auth import Principal
+from goticket.kit.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+
+MAX_QUANTITY = 10
+IDEMPOTENCY_KEY_MAX = 255
+
+
+class EventNotFound(NotFound):
+    code = "not-found"
+    title = "Event not found"
+
+
+class BookingNotFound(NotFound):
+    code = "not-found"
+    title = "Booking not found"
+
+
+class NotEventManager(PermissionDenied):
+    code = "forbidden"
+    title = "Not allowed to see this event's bookings"
+
+
+class SoldOut(Conflict):
+    code = "sold-out"
+    title = "Sold out"
+
+
+class PerUserLimitExceeded(Conflict):
+    code = "per-user-limit"
+    title = "Per-user limit reached"
+
+
+class EventEnded(Conflict):
+    code = "event-ended"
+    title = "Event has ended"
+
+
+class RequestInProgress(Conflict):
+    code = "request-in-progress"
+    title = "Request in progress"
+
+    def __init__(self, detail: str, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class IdempotencyKeyReused(InvalidInput):
+    code = "idempotency-key-reused"
+    title = "Idempotency key reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            [FieldError("Idempotency-Key", "already used for a different request")],
+            "this Idempotency-Key was already used for another event or quantity",
+        )
+
+
+class BookingStatus(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class BookingTerms:
+    """What booking needs to know about an event (from the catalog)."""
+
+    event_id: UUID
+    organizer_id: UUID
+    end_at: datetime
+    price: int
+    currency: str
+    max_per_user: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class BookRequest:
+    event_id: UUID
+    user_id: UUID
+    quantity: int
+    idempotency_key: str | None = None
+
+    @property
+    def request_hash(self) -> str:
+        """Identifies what was asked, so that a reused key with another request is caught."""
+        return hashlib.sha256(f"{self.event_id}:{self.quantity}".encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    id: UUID
+    event_id: UUID
+    user_id: UUID
+    quantity: int
+    status: BookingStatus
+    total_price: int
+    currency: str
+    idempotency_key: str | None
+    request_hash: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.status is BookingStatus.CONFIRMED
+
+    def cancelled(self, now: datetime) -> Booking:
+        return replace(self, status=BookingStatus.CANCELLED, updated_at=now)
+
+
+def check_quantity(quantity: int) -> None:
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise InvalidInput.single("quantity", f"must be between 1 and {MAX_QUANTITY}")
+
+
+def check_not_ended(terms: BookingTerms, now: datetime) -> None:
+    if terms.end_at <= now:
+        raise EventEnded("this event has ended and can no longer be booked")
+
+
+def check_allocation(
+    terms: BookingTerms, request: BookRequest, *, available: int, user_confirmed: int
+) -> None:
+    """Decide one request against the locked inventory; raise when it cannot be granted."""
+    if terms.max_per_user is not None and user_confirmed + request.quantity > terms.max_per_user:
+        raise PerUserLimitExceeded(
+            f"at most {terms.max_per_user} spots per person for this event;"
+            f" you already hold {user_confirmed}",
+            limit=terms.max_per_user,
+        )
+    if request.quantity > available:
+        raise SoldOut(f"only {available} spots left", available=available)
+
+
+def replay(existing: Booking, request: BookRequest) -> Booking:
+    """A retry with the same key gets the original booking; another request with it is refused."""
+    if existing.request_hash != request.request_hash:
+        raise IdempotencyKeyReused()
+    return existing
+
+
+def new_booking(
+    booking_id: UUID, request: BookRequest, terms: BookingTerms, now: datetime
+) -> Booking:
+    return Booking(
+        id=booking_id,
+        event_id=request.event_id,
+        user_id=request.user_id,
+        quantity=request.quantity,
+        status=BookingStatus.CONFIRMED,
+        total_price=terms.price * request.quantity,
+        currency=terms.currency,
+        idempotency_key=request.idempotency_key,
+        request_hash=request.request_hash,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def can_see(actor: Principal, booking: Booking, organizer_id: UUID | None) -> bool:
+    return actor.is_admin or actor.user_id in (booking.user_id, organizer_id)
+
+
+def ensure_can_list(actor: Principal, terms: BookingTerms) -> None:
+    if not (actor.is_admin or actor.user_id == terms.organizer_id):
+        raise NotEventManager("only the event's organizer or an admin may list its bookings")
+
+
+def check_idempotency_key(key: str | None) -> None:
+    if key is None:
+        return
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX or not all(" " <= ch <= "~" for ch in key):
+        raise InvalidInput.single(
+            "Idempotency-Key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters"
+        )

@@ -1,0 +1,181 @@
+"""SQL for bookings and the hot inventory row."""
+
+from __future__ import annotations
+
+from typing import Self
+from uuid import UUID
+
+import asyncpg
+
+from goticket.booking.domain import Booking, BookingStatus
+from goticket.kit.db import Connection, UnitOfWork
+from goticket.kit.errors import Unavailable
+from goticket.kit.pagination import Position
+
+_COLUMNS = (
+    "id, event_id, user_id, quantity, status, total_price, currency, idempotency_key,"
+    " request_hash, created_at, updated_at"
+)
+
+
+def _booking(row: asyncpg.Record) -> Booking:
+    return Booking(
+        id=row["id"],
+        event_id=row["event_id"],
+        user_id=row["user_id"],
+        quantity=row["quantity"],
+        status=BookingStatus(row["status"]),
+        total_price=row["total_price"],
+        currency=row["currency"],
+        idempotency_key=row["idempotency_key"],
+        request_hash=row["request_hash"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def _lock_row(conn: Connection, event_id: UUID) -> asyncpg.Record | None:
+    try:
+        return await conn.fetchrow(
+            "SELECT capacity, available FROM event_inventory WHERE event_id = $1 FOR UPDATE",
+            event_id,
+        )
+    except asyncpg.exceptions.LockNotAvailableError as exc:
+        # lock_timeout expired: the event is too busy right now. Shed instead of queueing.
+        raise Unavailable("this event is very busy right now; retry shortly") from exc
+
+
+class PgBookingsRepository:
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    async def lock_inventory(self, event_id: UUID) -> int | None:
+        row = await _lock_row(self._conn, event_id)
+        return row["available"] if row else None
+
+    async def set_available(self, event_id: UUID, available: int) -> None:
+        await self._conn.execute(
+            "UPDATE event_inventory SET available = $2 WHERE event_id = $1", event_id, available
+        )
+
+    async def by_key(self, user_id: UUID, key: str) -> Booking | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM bookings WHERE user_id = $1 AND idempotency_key = $2",
+            user_id,
+            key,
+        )
+        return _booking(row) if row else None
+
+    async def confirmed_quantity(self, event_id: UUID, user_id: UUID) -> int:
+        total = await self._conn.fetchval(
+            """SELECT coalesce(sum(quantity), 0) FROM bookings
+               WHERE event_id = $1 AND user_id = $2 AND status = 'confirmed'""",
+            event_id,
+            user_id,
+        )
+        return int(total)
+
+    async def add(self, booking: Booking) -> bool:
+        inserted = await self._conn.fetchval(
+            f"""INSERT INTO bookings ({_COLUMNS})
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                ON CONFLICT (user_id, idempotency_key) DO NOTHING
+                RETURNING true""",
+            booking.id,
+            booking.event_id,
+            booking.user_id,
+            booking.quantity,
+            booking.status.value,
+            booking.total_price,
+            booking.currency,
+            booking.idempotency_key,
+            booking.request_hash,
+            booking.created_at,
+            booking.updated_at,
+        )
+        return bool(inserted)
+
+    async def get(self, booking_id: UUID) -> Booking | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM bookings WHERE id = $1", booking_id
+        )
+        return _booking(row) if row else None
+
+    async def save_status(self, booking: Booking) -> None:
+        await self._conn.execute(
+            "UPDATE bookings SET status = $2, updated_at = $3 WHERE id = $1",
+            booking.id,
+            booking.status.value,
+            booking.updated_at,
+        )
+
+    async def list_for_user(
+        self, user_id: UUID, after: Position | None, limit: int
+    ) -> list[Booking]:
+        return await self._newest_first("user_id", user_id, after, limit)
+
+    async def list_for_event(
+        self, event_id: UUID, after: Position | None, limit: int
+    ) -> list[Booking]:
+        return await self._newest_first("event_id", event_id, after, limit)
+
+    async def _newest_first(
+        self, column: str, value: UUID, after: Position | None, limit: int
+    ) -> list[Booking]:
+        assert column in ("user_id", "event_id")
+        rows = await self._conn.fetch(
+            f"""SELECT {_COLUMNS} FROM bookings
+                WHERE {column} = $1
+                  AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3::uuid))
+                ORDER BY created_at DESC, id DESC
+                LIMIT $4""",
+            value,
+            after.at if after else None,
+            after.id if after else None,
+            limit,
+        )
+        return [_booking(row) for row in rows]
+
+
+class PgInventoryRepository:
+    """The inventory as the catalog sees it: created, resized and read with the event."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._conn = connection
+
+    async def create(self, event_id: UUID, capacity: int) -> None:
+        await self._conn.execute(
+            "INSERT INTO event_inventory (event_id, capacity, available) VALUES ($1, $2, $2)",
+            event_id,
+            capacity,
+        )
+
+    async def lock(self, event_id: UUID) -> tuple[int, int] | None:
+        row = await _lock_row(self._conn, event_id)
+        return (row["capacity"], row["available"]) if row else None
+
+    async def store(self, event_id: UUID, capacity: int, available: int) -> None:
+        await self._conn.execute(
+            "UPDATE event_inventory SET capacity = $2, available = $3 WHERE event_id = $1",
+            event_id,
+            capacity,
+            available,
+        )
+
+    async def counts(self, event_ids: list[UUID]) -> dict[UUID, tuple[int, int]]:
+        if not event_ids:
+            return {}
+        rows = await self._conn.fetch(
+            "SELECT event_id, capacity, available FROM event_inventory WHERE event_id = ANY($1)",
+            event_ids,
+        )
+        return {row["event_id"]: (row["capacity"], row["available"]) for row in rows}
+
+
+class PgBookingUnitOfWork(UnitOfWork):
+    bookings: PgBookingsRepository
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self.bookings = PgBookingsRepository(self.connection)
+        return self

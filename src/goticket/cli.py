@@ -1,0 +1,154 @@
+"""``goticket``: serve the API, migrate the database, manage users."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from goticket.accounts.domain import User
+from goticket.accounts.repository import PgAccountsUnitOfWork
+from goticket.accounts.security import Argon2Hasher
+from goticket.accounts.service import AccountService
+from goticket.config import Settings
+from goticket.kit.auth import Role
+from goticket.kit.clock import SystemClock
+from goticket.kit.db import Database
+from goticket.kit.embedded import EmbeddedPostgres
+from goticket.kit.errors import DomainError
+from goticket.kit.logging import configure_logging
+from goticket.kit.migrate import upgrade
+from goticket.kit.tokens import TokenCodec
+
+cli = typer.Typer(
+    help="GoTicket: an open ticketing backend that never oversells.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+users = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+cli.add_typer(users, name="users")
+
+
+@contextmanager
+def database_url(settings: Settings) -> Iterator[str]:
+    """The configured database, else the embedded PostgreSQL in the data folder (started if
+    needed, and stopped on exit unless another process still holds it)."""
+    if settings.database_url is not None:
+        yield settings.database_url.get_secret_value()
+        return
+    embedded = EmbeddedPostgres(settings.data_dir)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind [GOTICKET_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind [GOTICKET_PORT]")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes [GOTICKET_WORKERS, default: cores]")
+    ] = None,
+) -> None:
+    """Serve the HTTP API (migrating the database first)."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    host = host or settings.host
+    port = port if port is not None else settings.port
+    workers = workers or settings.workers
+    settings.resolved_jwt_secret()  # create it once, before the workers race to
+    with database_url(settings) as url:
+        upgrade(url)
+        os.environ["GOTICKET_DATABASE_URL"] = url  # the workers build their app from the env
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        print(
+            f"GoTicket {'(embedded PostgreSQL) ' if settings.database_url is None else ''}"
+            f"serving on http://{shown}:{port} with {workers} worker(s)\n"
+            f"  API docs:  http://{shown}:{port}/docs   (OpenAPI: /openapi.json)\n"
+            f"  first admin: goticket users create --email admin@example.com --role admin",
+            flush=True,
+        )
+        uvicorn.run(
+            "goticket.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_config=None,
+            timeout_graceful_shutdown=int(settings.shutdown_grace) or None,
+            server_header=False,
+        )
+
+
+@cli.command()
+def migrate() -> None:
+    """Migrate the database schema to the latest revision."""
+    settings = Settings()
+    configure_logging(settings.log_level)
+    with database_url(settings) as url:
+        upgrade(url)
+    print("database schema is current")
+
+
+@users.command("create")
+def create_user(
+    email: Annotated[str, typer.Option(help="Login email")],
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="8..128 chars"),
+    ],
+    role: Annotated[Role, typer.Option(help="user, organizer or admin")] = Role.USER,
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+) -> None:
+    """Create a user with any role (this is how the first admin is made)."""
+    settings = Settings()
+    configure_logging("WARNING")
+    with database_url(settings) as url:
+        upgrade(url)
+        try:
+            user = asyncio.run(_create_user(settings, url, email, password, role, name))
+        except DomainError as exc:
+            print(f"error: {exc.detail}")
+            raise typer.Exit(1) from None
+    print(f"created {user.role.value} {user.email} ({user.id})")
+
+
+async def _create_user(
+    settings: Settings, url: str, email: str, password: str, role: Role, name: str | None
+) -> User:
+    database = Database(url, min_size=1, max_size=2)
+    await database.open()
+    try:
+        service = AccountService(
+            partial(PgAccountsUnitOfWork, database),
+            Argon2Hasher(
+                time_cost=settings.argon2_time_cost,
+                memory_kib=settings.argon2_memory_kib,
+                parallelism=settings.argon2_parallelism,
+            ),
+            TokenCodec(
+                settings.resolved_jwt_secret(),
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                ttl_seconds=settings.access_token_ttl,
+            ),
+            SystemClock(),
+        )
+        return await service.register(email, password, name, role)
+    finally:
+        await database.close()
+
+
+def main() -> None:
+    cli()

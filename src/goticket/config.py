@@ -1,0 +1,68 @@
+"""Settings: every knob is a ``GOTICKET_*`` environment variable (a ``.env`` file is optional)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GOTICKET_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None, description="PostgreSQL URL; unset means an embedded PostgreSQL 16"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=64)
+    data_dir: Path = Path(".goticket")
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "goticket"
+    jwt_audience: str = "goticket-api"
+    access_token_ttl: int = Field(default=900, ge=60, le=86_400)
+    log_level: LogLevel = "INFO"
+    shutdown_grace: float = Field(default=20.0, ge=0, le=600)
+    db_pool_min: int = Field(default=2, ge=1, le=100)
+    db_pool_max: int = Field(default=16, ge=1, le=500)
+    lock_timeout_ms: int = Field(default=5000, ge=100, le=60_000)
+    # Argon2id cost. The defaults are RFC 9106's second recommended option; tests lower them.
+    argon2_time_cost: int = Field(default=3, ge=1, le=20)
+    argon2_memory_kib: int = Field(default=65_536, ge=64, le=4_194_304)
+    argon2_parallelism: int = Field(default=4, ge=1, le=64)
+
+    def resolved_jwt_secret(self) -> str:
+        """The configured secret, else one generated once and kept 0600 in the data folder."""
+        if self.jwt_secret is not None:
+            return self.jwt_secret.get_secret_value()
+        return _persistent_secret(self.data_dir / "jwt-secret")
+
+
+def _persistent_secret(path: Path) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        # link() is atomic and refuses to overwrite: when several processes start at once,
+        # exactly one secret wins and every process reads that one.
+        os.link(tmp, path)
+    except FileExistsError:
+        secret = path.read_text().strip()
+    finally:
+        tmp.unlink()
+    return secret

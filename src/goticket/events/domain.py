@@ -1,0 +1,165 @@
+"""The event catalog: an event's schedule, price, capacity and owner. Pure: no I/O, no framework."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from goticket.kit.auth import Principal, Role
+from goticket.kit.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+
+NAME_MAX = 200
+DESCRIPTION_MAX = 5000
+VENUE_MAX = 200
+PRICE_MAX = 10**12
+CAPACITY_MAX = 10_000_000
+DEFAULT_CURRENCY = "EUR"
+
+
+class EventNotFound(NotFound):
+    code = "not-found"
+    title = "Event not found"
+
+
+class NotEventManager(PermissionDenied):
+    code = "forbidden"
+    title = "Not allowed to manage this event"
+
+
+class CapacityBelowBooked(Conflict):
+    code = "capacity-below-booked"
+    title = "Capacity below the spots already booked"
+
+
+class EventHasBookings(Conflict):
+    code = "event-has-bookings"
+    title = "Event has active bookings"
+
+
+@dataclass(frozen=True, slots=True)
+class EventDraft:
+    """The mutable fields of an event, as a client sends them on create and replace."""
+
+    name: str
+    start_at: datetime
+    end_at: datetime
+    price: int
+    capacity: int
+    description: str | None = None
+    venue: str | None = None
+    currency: str = DEFAULT_CURRENCY
+    max_per_user: int | None = None
+
+    def check(self) -> None:
+        """The rules that span fields (single fields are checked where the body is decoded)."""
+        errors: list[FieldError] = []
+        if self.start_at.tzinfo is None or self.end_at.tzinfo is None:
+            errors.append(FieldError("startAt", "timestamps need a UTC offset"))
+        elif self.start_at >= self.end_at:
+            errors.append(FieldError("endAt", "must be after startAt"))
+        if not 1 <= len(self.name) <= NAME_MAX:
+            errors.append(FieldError("name", f"must be 1 to {NAME_MAX} characters"))
+        if not 0 <= self.price <= PRICE_MAX:
+            errors.append(FieldError("price", f"must be between 0 and {PRICE_MAX}"))
+        if not 1 <= self.capacity <= CAPACITY_MAX:
+            errors.append(FieldError("capacity", f"must be between 1 and {CAPACITY_MAX}"))
+        if self.max_per_user is not None and not 1 <= self.max_per_user <= self.capacity:
+            errors.append(FieldError("maxPerUser", "must be between 1 and capacity"))
+        if errors:
+            raise InvalidInput(errors)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: UUID
+    organizer_id: UUID
+    name: str
+    description: str | None
+    venue: str | None
+    start_at: datetime
+    end_at: datetime
+    price: int
+    currency: str
+    max_per_user: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def create(cls, event_id: UUID, organizer_id: UUID, draft: EventDraft, now: datetime) -> Event:
+        draft.check()
+        return cls(
+            event_id,
+            organizer_id,
+            draft.name,
+            draft.description,
+            draft.venue,
+            draft.start_at,
+            draft.end_at,
+            draft.price,
+            draft.currency,
+            draft.max_per_user,
+            now,
+            now,
+        )
+
+    def replaced(self, draft: EventDraft, now: datetime) -> Event:
+        return replace(
+            Event.create(self.id, self.organizer_id, draft, self.created_at), updated_at=now
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Stock:
+    """An event's inventory: ``capacity = available + booked`` at every commit."""
+
+    capacity: int
+    available: int
+
+    @property
+    def booked(self) -> int:
+        return self.capacity - self.available
+
+    def resized(self, capacity: int) -> Stock:
+        if capacity < self.booked:
+            raise CapacityBelowBooked(
+                f"{self.booked} spots are already booked; capacity cannot go below that",
+                booked=self.booked,
+            )
+        return Stock(capacity, capacity - self.booked)
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    event: Event
+    stock: Stock
+
+
+def ensure_can_create(actor: Principal) -> None:
+    if actor.role not in (Role.ORGANIZER, Role.ADMIN):
+        raise NotEventManager("only organizers and admins may create events")
+
+
+def ensure_can_manage(actor: Principal, event: Event) -> None:
+    if not (actor.is_admin or actor.user_id == event.organizer_id):
+        raise NotEventManager("only the event's organizer or an admin may change it")
+
+
+def ensure_can_delete(stock: Stock) -> None:
+    if stock.booked > 0:
+        raise EventHasBookings(
+            f"{stock.booked} spots are booked; cancel those bookings first", booked=stock.booked
+        )
+
+
+class InventoryPort(Protocol):
+    """The booking context's inventory as the catalog needs it, wired in by the composition root.
+
+    Counts travel as ``(capacity, available)`` pairs so that neither context imports the other.
+    """
+
+    async def create(self, event_id: UUID, capacity: int) -> None: ...
+    async def lock(self, event_id: UUID) -> tuple[int, int] | None: ...
+    async def store(self, event_id: UUID, capacity: int, available: int) -> None: ...
+    async def counts(self, event_ids: list[UUID]) -> dict[UUID, tuple[int, int]]: ...

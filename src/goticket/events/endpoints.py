@@ -1,0 +1,118 @@
+"""Routes of the catalog: thin — parse, call one service function, render."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+from litestar import Request, Response, Router, delete, get, post, put
+from litestar.params import FromPath, QueryParameter
+
+from goticket.events.schemas import EventPage, EventRequest, EventResponse
+from goticket.events.service import EventService
+from goticket.kit.errors import InvalidInput
+from goticket.kit.http import principal_of, read_json
+from goticket.kit.openapi import body, errors
+from goticket.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorCodec
+
+AnyRequest = Request[Any, Any, Any]
+CURSOR_KIND = "events"
+_AWARE = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+def parse_timestamp(field: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        # A '+' left unencoded in a query string arrives as a space.
+        return msgspec.convert(value.replace(" ", "+"), _AWARE)
+    except msgspec.ValidationError:
+        raise InvalidInput.single(field, "not an RFC 3339 timestamp with a UTC offset") from None
+
+
+def events_router(service: EventService, cursors: CursorCodec) -> Router:
+    auth: Any = [{"bearerAuth": []}]
+
+    @post(
+        "/events",
+        status_code=201,
+        tags=["events"],
+        security=auth,
+        opt=body(EventRequest),
+        responses=errors(401, 403),
+    )
+    async def create_event(request: AnyRequest) -> Response[EventResponse]:
+        """Create an event (organizers and admins)."""
+        actor = principal_of(request)
+        data = await read_json(request, EventRequest)
+        view = await service.create(actor, data.draft())
+        return Response(
+            EventResponse.of(view),
+            status_code=201,
+            headers={"Location": f"/events/{view.event.id}"},
+        )
+
+    @get("/events", tags=["events"], responses=errors(422, with_body=False))
+    async def list_events(
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+        cursor: Annotated[
+            str | None, QueryParameter(description="nextCursor of the previous page")
+        ] = None,
+        starts_after: Annotated[
+            str | None,
+            QueryParameter(
+                name="startsAfter", description="RFC 3339; events with startAt >= this (inclusive)"
+            ),
+        ] = None,
+        starts_before: Annotated[
+            str | None,
+            QueryParameter(
+                name="startsBefore", description="RFC 3339; events with startAt < this (exclusive)"
+            ),
+        ] = None,
+    ) -> EventPage:
+        """Events, soonest first, cursor-paginated."""
+        page = await service.list(
+            starts_after=parse_timestamp("startsAfter", starts_after),
+            starts_before=parse_timestamp("startsBefore", starts_before),
+            after=cursors.decode(CURSOR_KIND, cursor) if cursor is not None else None,
+            limit=limit,
+        )
+        return EventPage(
+            [EventResponse.of(v) for v in page.items],
+            cursors.encode(CURSOR_KIND, page.next) if page.next else None,
+        )
+
+    @get("/events/{event_id:uuid}", tags=["events"], responses=errors(404, with_body=False))
+    async def get_event(event_id: FromPath[UUID]) -> EventResponse:
+        """One event, with the spots still available."""
+        return EventResponse.of(await service.get(event_id))
+
+    @put(
+        "/events/{event_id:uuid}",
+        tags=["events"],
+        security=auth,
+        opt=body(EventRequest),
+        responses=errors(401, 403, 404, 409),
+    )
+    async def replace_event(request: AnyRequest, event_id: FromPath[UUID]) -> EventResponse:
+        """Replace an event's mutable fields (its organizer or an admin)."""
+        actor = principal_of(request)
+        data = await read_json(request, EventRequest)
+        return EventResponse.of(await service.replace(actor, event_id, data.draft()))
+
+    @delete(
+        "/events/{event_id:uuid}",
+        tags=["events"],
+        security=auth,
+        responses=errors(401, 403, 404, 409, with_body=False),
+    )
+    async def delete_event(request: AnyRequest, event_id: FromPath[UUID]) -> None:
+        """Delete an event that has no active bookings (its organizer or an admin)."""
+        await service.delete(principal_of(request), event_id)
+
+    return Router(
+        "/", route_handlers=[create_event, list_events, get_event, replace_event, delete_event]
+    )

@@ -1,0 +1,104 @@
+"""HTTP bodies of the catalog."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from goticket.events.domain import (
+    CAPACITY_MAX,
+    DEFAULT_CURRENCY,
+    DESCRIPTION_MAX,
+    NAME_MAX,
+    PRICE_MAX,
+    VENUE_MAX,
+    EventDraft,
+    EventView,
+)
+
+Timestamp = Annotated[
+    datetime, msgspec.Meta(tz=True, description="RFC 3339 timestamp with a UTC offset")
+]
+Currency = Annotated[
+    str, msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code", examples=["EUR"])
+]
+
+
+class EventRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """The mutable fields of an event. On replace, an optional field left out is cleared."""
+
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=NAME_MAX)]
+    start_at: Timestamp
+    end_at: Annotated[Timestamp, msgspec.Meta(description="After startAt")]
+    price: Annotated[
+        int, msgspec.Meta(ge=0, le=PRICE_MAX, description="Minor units: 25000 is 250.00")
+    ]
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=CAPACITY_MAX)]
+    description: Annotated[str, msgspec.Meta(max_length=DESCRIPTION_MAX)] | None = None
+    venue: Annotated[str, msgspec.Meta(max_length=VENUE_MAX)] | None = None
+    currency: Currency = DEFAULT_CURRENCY
+    max_per_user: (
+        Annotated[
+            int,
+            msgspec.Meta(ge=1, le=CAPACITY_MAX, description="1..capacity; no limit when absent"),
+        ]
+        | None
+    ) = None
+
+    def draft(self) -> EventDraft:
+        return EventDraft(
+            name=self.name,
+            start_at=self.start_at,
+            end_at=self.end_at,
+            price=self.price,
+            capacity=self.capacity,
+            description=self.description,
+            venue=self.venue,
+            currency=self.currency,
+            max_per_user=self.max_per_user,
+        )
+
+
+class EventResponse(msgspec.Struct, rename="camel"):
+    id: UUID
+    organizer_id: UUID
+    name: str
+    description: str | None
+    venue: str | None
+    start_at: datetime
+    end_at: datetime
+    price: int
+    currency: str
+    capacity: int
+    max_per_user: int | None
+    available_spots: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, view: EventView) -> EventResponse:
+        e = view.event
+        return cls(
+            e.id,
+            e.organizer_id,
+            e.name,
+            e.description,
+            e.venue,
+            e.start_at,
+            e.end_at,
+            e.price,
+            e.currency,
+            view.stock.capacity,
+            e.max_per_user,
+            view.stock.available,
+            e.created_at,
+            e.updated_at,
+        )
+
+
+class EventPage(msgspec.Struct, rename="camel"):
+    items: list[EventResponse]
+    next_cursor: str | None

@@ -1,0 +1,156 @@
+"""The connection pool and the unit of work: the one place a transaction begins and commits."""
+
+from __future__ import annotations
+
+import contextlib
+from types import TracebackType
+from typing import Any, Self, TypeAlias
+
+import asyncpg
+import asyncpg.pool
+
+from goticket.kit.errors import Unavailable
+
+Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
+
+# Errors after which nobody knows whether the transaction committed, or the database is out of
+# reach: the client gets 503 + Retry-After and retries with its idempotency key.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.QueryCanceledError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+class Database:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 16,
+        lock_timeout_ms: int = 5000,
+        acquire_timeout: float = 10.0,
+    ) -> None:
+        self._dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._lock_timeout_ms = lock_timeout_ms
+        self._acquire_timeout = acquire_timeout
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(
+            self._dsn,
+            min_size=min(self._min_size, self._max_size),
+            max_size=self._max_size,
+            server_settings={
+                "application_name": "goticket",
+                "jit": "off",
+                # A transaction never waits forever behind a row lock: it fails, and the
+                # client is told to retry (503) or that its duplicate is still in progress (409).
+                "lock_timeout": str(self._lock_timeout_ms),
+                "idle_in_transaction_session_timeout": "60000",
+            },
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool[asyncpg.Record]:
+        if self._pool is None:
+            raise RuntimeError("the database pool is not open")
+        return self._pool
+
+    async def acquire(self) -> Connection:
+        try:
+            return await self.pool.acquire(timeout=self._acquire_timeout)
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable("the database is busy or unreachable, retry shortly") from exc
+
+    async def release(self, connection: Connection) -> None:
+        await self.pool.release(connection)
+
+
+class UnitOfWork:
+    """``async with SomeUnitOfWork(db) as uow: ...; await uow.commit()``.
+
+    Leaving the block without ``commit()`` rolls back. Repositories are bound to ``uow.connection``.
+    """
+
+    def __init__(self, database: Database, *, readonly: bool = False) -> None:
+        self._database = database
+        self._readonly = readonly
+        self._connection: Connection | None = None
+        self._transaction: Any = None
+        self._committed = False
+
+    @property
+    def connection(self) -> Connection:
+        assert self._connection is not None, "use the unit of work in an 'async with' block"
+        return self._connection
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._database.acquire()
+        if self._readonly:
+            # A read of one consistent statement needs no BEGIN/COMMIT round trips.
+            self._committed = True
+            return self
+        try:
+            self._transaction = self._connection.transaction()
+            await self._transaction.start()
+        except BaseException as exc:
+            await self._database.release(self._connection)
+            self._connection = None
+            if isinstance(exc, CONNECTION_ERRORS):
+                raise Unavailable("the database connection was lost, retry shortly") from exc
+            raise
+        return self
+
+    async def commit(self) -> None:
+        if self._readonly:
+            return
+        try:
+            await self._transaction.commit()
+        except CONNECTION_ERRORS as exc:
+            # The COMMIT may or may not have reached the disk: the honest answer is "unknown".
+            self._committed = True  # nothing left to roll back on this connection
+            raise Unavailable(
+                "the outcome is unknown; retry with the same Idempotency-Key"
+            ) from exc
+        self._committed = True
+
+    async def rollback(self) -> None:
+        if not self._committed:
+            self._committed = True
+            await self._transaction.rollback()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        connection = self._connection
+        self._connection = None
+        if connection is None:
+            return
+        try:
+            if not self._committed and not connection.is_closed():
+                # The server rolls back by itself a transaction whose connection died.
+                with contextlib.suppress(*CONNECTION_ERRORS):
+                    await self._transaction.rollback()
+        finally:
+            await self._database.release(connection)
+        if exc is not None and isinstance(exc, CONNECTION_ERRORS):
+            raise Unavailable("the database connection was lost, retry shortly") from exc

@@ -1,0 +1,323 @@
+"""HTTP plumbing shared by every context: problem+json errors, JSON bodies, the caller's identity,
+request ids and the request log."""
+
+from __future__ import annotations
+
+import re
+import time
+import typing
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar, cast
+
+import msgspec
+from litestar import Litestar, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from goticket.kit.auth import Principal
+from goticket.kit.errors import (
+    AuthenticationFailed,
+    Conflict,
+    DomainError,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+from goticket.kit.logging import get_logger
+from goticket.kit.tokens import TokenCodec
+
+PROBLEM_BASE = "https://goticket.dev/problems/"
+PROBLEM_JSON = "application/problem+json"
+MAX_BODY_BYTES = 64 * 1024
+REQUEST_ID_SCOPE_KEY = "goticket.request_id"
+
+log = get_logger("goticket.http")
+
+# The one table from domain error categories to HTTP statuses.
+STATUS_OF: tuple[tuple[type[DomainError], int], ...] = (
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (PermissionDenied, 403),
+    (AuthenticationFailed, 401),
+    (Unavailable, 503),
+)
+
+_GENERIC = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("validation", "Validation failed"),
+    429: ("too-many-requests", "Too many requests"),
+    500: ("internal", "Internal server error"),
+    503: ("unavailable", "Service unavailable"),
+}
+
+
+class ProblemFieldError(msgspec.Struct):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[ProblemFieldError] | None = None
+    available: int | None = None
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: Sequence[FieldError] = (),
+    extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response[bytes]:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    if extra:
+        body.update(extra)
+    return Response(
+        msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+def generic_problem(status: int, detail: str | None = None, **kw: Any) -> Response[bytes]:
+    code, title = _GENERIC.get(status, ("error", "Error"))
+    return problem(status, code, title, detail, **kw)
+
+
+def status_of(exc: DomainError) -> int:
+    for category, status in STATUS_OF:
+        if isinstance(exc, category):
+            return status
+    return 400
+
+
+def handle_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
+    status = status_of(exc)
+    headers: dict[str, str] = {}
+    if isinstance(exc, AuthenticationFailed):
+        headers["WWW-Authenticate"] = 'Bearer realm="goticket"'
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    errors = exc.errors if isinstance(exc, InvalidInput) else ()
+    return problem(
+        status, exc.code, exc.title, exc.detail, errors=errors, extra=exc.extra, headers=headers
+    )
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
+    if isinstance(exc, ValidationException):
+        # Litestar validates path and query parameters: a bad one is a validation error (422).
+        errors = [
+            FieldError(str(item.get("key", "?")), str(item.get("message", "invalid")))
+            for item in (exc.extra if isinstance(exc.extra, list) else [])
+            if isinstance(item, dict)
+        ]
+        return generic_problem(422, "invalid parameters", errors=errors)
+    status = exc.status_code
+    if status >= 500:
+        return handle_internal_error(request, exc)
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+    return generic_problem(status, _safe_detail(status), headers=headers)
+
+
+def _safe_detail(status: int) -> str | None:
+    return {
+        404: "no such resource",
+        405: "method not allowed on this resource",
+        413: f"the request body exceeds {MAX_BODY_BYTES} bytes",
+    }.get(status)
+
+
+def handle_internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if isinstance(exc, DomainError):
+        return handle_domain_error(request, exc)
+    log.error(
+        "unhandled error",
+        request_id=request.scope.get(REQUEST_ID_SCOPE_KEY),
+        route=request.scope.get("path_template"),
+        exc_info=exc,
+    )
+    return generic_problem(500, "an unexpected error occurred; it has been logged")
+
+
+EXCEPTION_HANDLERS: Mapping[type[Exception] | int, Any] = {
+    DomainError: handle_domain_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_internal_error,
+}
+
+
+# ---------------------------------------------------------------------------- request bodies
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def handle_bad_request(_: Request[Any, Any, Any], exc: BadRequest) -> Response[bytes]:
+    return generic_problem(exc.status, exc.detail)
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def read_json(
+    request: Request[Any, Any, Any], struct: type[S], *, optional: bool = False
+) -> S:
+    """Decode and validate a JSON object body into ``struct``, reporting every offending field."""
+    body = await request.body()
+    content_type = request.headers.get("content-type")
+    if content_type is not None and not _is_json(content_type):
+        raise BadRequest(415, "the request body must be application/json")
+    if not body.strip():
+        if optional:
+            body = b"{}"
+        else:
+            raise BadRequest(400, "a JSON object body is required")
+    elif content_type is None:
+        raise BadRequest(415, "the request body must be application/json")
+    try:
+        return msgspec.json.decode(body, type=struct)
+    except msgspec.ValidationError:
+        pass  # fall through to the slower path that collects every error
+    except msgspec.DecodeError:
+        raise BadRequest(400, "the request body is not valid JSON") from None
+    raw = msgspec.json.decode(body)
+    if not isinstance(raw, dict):
+        raise BadRequest(400, "the request body must be a JSON object")
+    raise InvalidInput(collect_errors(struct, raw))
+
+
+def collect_errors(struct: type[msgspec.Struct], raw: dict[str, Any]) -> list[FieldError]:
+    """Validate ``raw`` field by field so that the client learns of every mistake at once."""
+    info = msgspec.inspect.type_info(struct)
+    assert isinstance(info, msgspec.inspect.StructType)
+    hints = typing.get_type_hints(struct, include_extras=True)
+    known = {field.encode_name for field in info.fields}
+    errors = [FieldError(key, "unknown field") for key in raw if key not in known]
+    for field in info.fields:
+        if field.encode_name not in raw:
+            if field.required:
+                errors.append(FieldError(field.encode_name, "required"))
+            continue
+        try:
+            msgspec.convert(raw[field.encode_name], hints[field.name])
+        except msgspec.ValidationError as exc:
+            message, _, path = str(exc).partition(" - at `$")
+            errors.append(FieldError(field.encode_name + path.rstrip("`"), message))
+    if not errors:
+        # Every field is fine on its own: what failed is a rule that spans fields.
+        try:
+            msgspec.convert(raw, struct)
+        except msgspec.ValidationError as exc:
+            errors.append(FieldError("body", str(exc)))
+    return errors
+
+
+# ---------------------------------------------------------------------------- the caller
+
+_BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
+
+
+def principal_of(request: Request[Any, Any, Any]) -> Principal:
+    tokens: TokenCodec = request.app.state.tokens
+    header = request.headers.get("authorization")
+    match = _BEARER.match(header) if header else None
+    if match is None:
+        raise AuthenticationFailed("a bearer access token is required")
+    return tokens.verify(match.group(1))
+
+
+# ---------------------------------------------------------------------------- request ids and log
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+
+
+class RequestContext:
+    """Outermost ASGI layer: gives every response an X-Request-ID and logs one line per request.
+
+    It wraps the whole application so that even responses the router makes itself (404, 405, 413)
+    carry the id and are logged.
+    """
+
+    def __init__(self, app: Litestar) -> None:
+        self.litestar = app
+        self._app: ASGIApp = cast(ASGIApp, app)
+
+    def lifespan(self) -> AbstractAsyncContextManager[None]:
+        return self.litestar.lifespan()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
+        encoded_id = request_id.encode()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                headers.append((b"x-request-id", encoded_id))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self._app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                request_id=request_id,
+                method=scope["method"],
+                route=scope.get("path_template") or "unmatched",
+                status=status,
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if _REQUEST_ID.match(candidate) else None
+    return None

@@ -1,0 +1,126 @@
+"""Shared fixtures: one real PostgreSQL database per test session, migrated with the real
+migrations; every test that touches it starts from empty tables."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import psycopg
+import pytest
+
+from goticket.app import create_app
+from goticket.config import Settings
+from goticket.kit.embedded import EmbeddedPostgres
+from goticket.kit.http import RequestContext
+from goticket.kit.migrate import upgrade
+from tests.support import Api
+
+TABLES = "bookings, event_inventory, events, users"
+
+
+def _with_database(url: str, name: str) -> str:
+    """The same server URL, pointing at database ``name`` (socket URLs keep their ?host=)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """The machine's PostgreSQL when GOTICKET_TEST_DATABASE_URL is set, else an embedded one."""
+    configured = os.environ.get("GOTICKET_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    # Short path: the embedded server's Unix socket must fit in 107 bytes.
+    data_dir = Path(tempfile.mkdtemp(prefix="gtt-"))
+    embedded = EmbeddedPostgres(data_dir)
+    try:
+        yield embedded.start()
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A fresh database for this session, created and migrated, dropped afterwards."""
+    name = f"goticket_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(server_url, name)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return Settings(
+        database_url=database_url,  # type: ignore[arg-type]
+        jwt_secret="test-secret-" + "x" * 40,  # type: ignore[arg-type]
+        data_dir=tmp_path_factory.mktemp("data"),
+        db_pool_max=20,
+        lock_timeout_ms=5000,
+        # Cheap Argon2 parameters: the tests exercise hashing, not its cost.
+        argon2_time_cost=1,
+        argon2_memory_kib=256,
+        argon2_parallelism=1,
+    )
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[RequestContext]:
+    application = create_app(settings)
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        # The lifespan must be entered and left in one task (anyio's rule), and fixture setup
+        # and teardown may run in different ones: a task of its own holds it open.
+        async with application.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run_lifespan())
+    await asyncio.wait({task, asyncio.create_task(started.wait())}, return_when="FIRST_COMPLETED")
+    if task.done():
+        task.result()
+    yield application
+    stop.set()
+    await task
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
+    """A direct connection for assertions; the tables are emptied before each test."""
+    connection: asyncpg.Connection[Any] = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(f"TRUNCATE {TABLES} CASCADE")
+        yield connection
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def client(
+    app: RequestContext, db: asyncpg.Connection[Any]
+) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goticket.test") as http:
+        yield http
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient, settings: Settings, database_url: str) -> Api:
+    return Api(client, settings, database_url)
