@@ -126,6 +126,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
             render_plugins=[],
         ),
         state=State({"tokens": tokens}),
+        logging_config=None,  # kit.logging configures logging once per process
         debug=False,
     )
     return RequestContext(app)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -63,6 +66,10 @@ def serve(
     host = host or settings.host
     port = port if port is not None else settings.port
     workers = workers or settings.workers
+    # uvicorn (one worker) re-raises a captured SIGTERM once it has shut down gracefully: with
+    # the default action that kills this process (exit -15) before the embedded PostgreSQL is
+    # stopped. SIGTERM behaves like SIGINT instead: uvicorn.run returns, the cleanup runs, exit 0.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings.resolved_jwt_secret()  # create it once, before the workers race to
     with database_url(settings) as url:
         upgrade(url)
@@ -72,7 +79,7 @@ def serve(
             f"GoTicket {'(embedded PostgreSQL) ' if settings.database_url is None else ''}"
             f"serving on http://{shown}:{port} with {workers} worker(s)\n"
             f"  API docs:  http://{shown}:{port}/docs   (OpenAPI: /openapi.json)\n"
-            f"  first admin: goticket users create --email admin@example.com --role admin",
+            f"  first admin: {sys.argv[0]} users create --email admin@example.com --role admin",
             flush=True,
         )
         uvicorn.run(
@@ -86,7 +93,8 @@ def serve(
             lifespan="on",
             access_log=False,
             log_config=None,
-            timeout_graceful_shutdown=int(settings.shutdown_grace) or None,
+            # uvicorn takes whole seconds and reads 0 as "wait forever": round up, at least 1 s.
+            timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace)),
             server_header=False,
         )
 

@@ -18,7 +18,8 @@ from goticket.kit.errors import (
 )
 
 # Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is not our check.
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+_EMAIL = re.compile(EMAIL_PATTERN)
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
 NAME_MAX = 200

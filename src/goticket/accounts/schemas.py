@@ -8,11 +8,21 @@ from uuid import UUID
 
 import msgspec
 
-from goticket.accounts.domain import EMAIL_MAX, NAME_MAX, PASSWORD_MAX, PASSWORD_MIN, User
+from goticket.accounts.domain import (
+    EMAIL_MAX,
+    EMAIL_PATTERN,
+    NAME_MAX,
+    PASSWORD_MAX,
+    PASSWORD_MIN,
+    User,
+)
 from goticket.kit.auth import Role
 
 Email = Annotated[
-    str, msgspec.Meta(max_length=EMAIL_MAX, description="Compared case-insensitively")
+    str,
+    msgspec.Meta(
+        max_length=EMAIL_MAX, pattern=EMAIL_PATTERN, description="Compared case-insensitively"
+    ),
 ]
 
 

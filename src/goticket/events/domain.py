@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -16,6 +16,14 @@ VENUE_MAX = 200
 PRICE_MAX = 10**12
 CAPACITY_MAX = 10_000_000
 DEFAULT_CURRENCY = "EUR"
+# The instants the service can store and read back: those whose UTC date lies in years 1..9999.
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def representable(instant: datetime) -> bool:
+    """An aware ``instant`` whose UTC date fits in years 1..9999 (naive ones never do)."""
+    return instant.tzinfo is not None and EARLIEST <= instant <= LATEST
 
 
 class EventNotFound(NotFound):
@@ -38,6 +46,26 @@ class EventHasBookings(Conflict):
     title = "Event has active bookings"
 
 
+def schedule_errors(start_at: datetime | None, end_at: datetime | None) -> list[FieldError]:
+    """``startAt`` < ``endAt``, both storable. ``None``: absent or, while a body is validated,
+    invalid on its own; the rule then leaves it alone (so do those below)."""
+    times = {"startAt": start_at, "endAt": end_at}
+    unfit = [field for field, at in times.items() if at is not None and not representable(at)]
+    errors = [
+        FieldError(field, "needs a UTC offset and a UTC date in years 1..9999") for field in unfit
+    ]
+    if not unfit and start_at is not None and end_at is not None and start_at >= end_at:
+        errors.append(FieldError("endAt", "must be after startAt"))
+    return errors
+
+
+def limit_errors(capacity: int | None, max_per_user: int | None) -> list[FieldError]:
+    """``maxPerUser`` in 1..``capacity``."""
+    if max_per_user is not None and capacity is not None and not 1 <= max_per_user <= capacity:
+        return [FieldError("maxPerUser", "must be between 1 and capacity")]
+    return []
+
+
 @dataclass(frozen=True, slots=True)
 class EventDraft:
     """The mutable fields of an event, as a client sends them on create and replace."""
@@ -54,19 +82,14 @@ class EventDraft:
 
     def check(self) -> None:
         """The rules that span fields (single fields are checked where the body is decoded)."""
-        errors: list[FieldError] = []
-        if self.start_at.tzinfo is None or self.end_at.tzinfo is None:
-            errors.append(FieldError("startAt", "timestamps need a UTC offset"))
-        elif self.start_at >= self.end_at:
-            errors.append(FieldError("endAt", "must be after startAt"))
+        errors = schedule_errors(self.start_at, self.end_at)
         if not 1 <= len(self.name) <= NAME_MAX:
             errors.append(FieldError("name", f"must be 1 to {NAME_MAX} characters"))
         if not 0 <= self.price <= PRICE_MAX:
             errors.append(FieldError("price", f"must be between 0 and {PRICE_MAX}"))
         if not 1 <= self.capacity <= CAPACITY_MAX:
             errors.append(FieldError("capacity", f"must be between 1 and {CAPACITY_MAX}"))
-        if self.max_per_user is not None and not 1 <= self.max_per_user <= self.capacity:
-            errors.append(FieldError("maxPerUser", "must be between 1 and capacity"))
+        errors += limit_errors(self.capacity, self.max_per_user)
         if errors:
             raise InvalidInput(errors)
 
@@ -95,8 +118,9 @@ class Event:
             draft.name,
             draft.description,
             draft.venue,
-            draft.start_at,
-            draft.end_at,
+            # Instants are kept in UTC, so an event reads the same however it was written.
+            draft.start_at.astimezone(UTC),
+            draft.end_at.astimezone(UTC),
             draft.price,
             draft.currency,
             draft.max_per_user,

@@ -10,6 +10,7 @@ import msgspec
 from litestar import Request, Response, Router, delete, get, post, put
 from litestar.params import FromPath, QueryParameter
 
+from goticket.events.domain import representable
 from goticket.events.schemas import EventPage, EventRequest, EventResponse
 from goticket.events.service import EventService
 from goticket.kit.errors import InvalidInput
@@ -27,9 +28,12 @@ def parse_timestamp(field: str, value: str | None) -> datetime | None:
         return None
     try:
         # A '+' left unencoded in a query string arrives as a space.
-        return msgspec.convert(value.replace(" ", "+"), _AWARE)
+        instant = msgspec.convert(value.replace(" ", "+"), _AWARE)
     except msgspec.ValidationError:
-        raise InvalidInput.single(field, "not an RFC 3339 timestamp with a UTC offset") from None
+        instant = None
+    if instant is None or not representable(instant):
+        raise InvalidInput.single(field, "not an RFC 3339 timestamp with a UTC offset")
+    return instant
 
 
 def events_router(service: EventService, cursors: CursorCodec) -> Router:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
@@ -17,13 +18,24 @@ from goticket.events.domain import (
     VENUE_MAX,
     EventDraft,
     EventView,
+    limit_errors,
+    schedule_errors,
 )
+from goticket.kit.errors import FieldError
 
 Timestamp = Annotated[
     datetime, msgspec.Meta(tz=True, description="RFC 3339 timestamp with a UTC offset")
 ]
 Currency = Annotated[
-    str, msgspec.Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code", examples=["EUR"])
+    str,
+    msgspec.Meta(
+        # The lengths too: a regex '$' also matches before a trailing newline.
+        min_length=3,
+        max_length=3,
+        pattern="^[A-Z]{3}$",
+        description="ISO 4217 code",
+        examples=["EUR"],
+    ),
 ]
 
 
@@ -47,6 +59,14 @@ class EventRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
         ]
         | None
     ) = None
+
+    @classmethod
+    def cross_field_errors(cls, valid: Mapping[str, Any]) -> list[FieldError]:
+        """The rules spanning fields, over the fields that are valid on their own: a 422 lists
+        these along with the single-field errors (``kit.http.collect_errors`` calls this)."""
+        return schedule_errors(valid.get("start_at"), valid.get("end_at")) + limit_errors(
+            valid.get("capacity"), valid.get("max_per_user")
+        )
 
     def draft(self) -> EventDraft:
         return EventDraft(

@@ -146,10 +146,12 @@ class UnitOfWork:
         if connection is None:
             return
         try:
-            if not self._committed and not connection.is_closed():
-                # The server rolls back by itself a transaction whose connection died.
+            if not self._committed:
+                # The server rolls back by itself a transaction whose connection died. Even
+                # asking is_closed() fails then: the pool has already detached a lost connection.
                 with contextlib.suppress(*CONNECTION_ERRORS):
-                    await self._transaction.rollback()
+                    if not connection.is_closed():
+                        await self._transaction.rollback()
         finally:
             await self._database.release(connection)
         if exc is not None and isinstance(exc, CONNECTION_ERRORS):

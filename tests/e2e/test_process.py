@@ -1,0 +1,491 @@
+"""Real ``goticket`` processes: the embedded database, graceful shutdown, several workers, the CLI.
+
+Every test spawns the console script with an explicit environment, talks to it only on
+127.0.0.1, bounds every wait, and kills whatever it started (server, workers, embedded
+PostgreSQL) on teardown even when an assertion failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psutil  # type: ignore[import-untyped]  # no stubs in the dev environment
+import psycopg
+import pytest
+
+from goticket.kit.migrate import head_revision
+
+pytestmark = pytest.mark.slow
+
+_SCRIPT = Path(sys.executable).with_name("goticket")
+GOTICKET = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "goticket"]
+PASSWORD = "correct horse battery"
+STARTUP_TIMEOUT = 60.0  # the embedded server runs initdb on first start
+GRACE = 10  # GOTICKET_SHUTDOWN_GRACE for every server started here
+EXIT_TIMEOUT = GRACE + 15.0
+HTTP_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def accepts_connections(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def environment(**settings: str) -> dict[str, str]:
+    """Only what the process needs: nothing from this test run's GOTICKET_* leaks in."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "LANG": "C.UTF-8",
+        "PYTHONUNBUFFERED": "1",
+        "GOTICKET_ARGON2_TIME_COST": "1",
+        "GOTICKET_ARGON2_MEMORY_KIB": "256",
+        "GOTICKET_ARGON2_PARALLELISM": "1",
+        "GOTICKET_SHUTDOWN_GRACE": str(GRACE),
+        "GOTICKET_LOG_LEVEL": "INFO",
+    }
+    if "XDG_RUNTIME_DIR" in os.environ:  # where pgserver keeps its inter-process lock
+        env["XDG_RUNTIME_DIR"] = os.environ["XDG_RUNTIME_DIR"]
+    env.update({f"GOTICKET_{key.upper()}": value for key, value in settings.items()})
+    return env
+
+
+def run_cli(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*GOTICKET, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def postgres_processes(pgdata: Path) -> list[psutil.Process]:
+    """PostgreSQL servers whose command line names ``pgdata``."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if any(str(pgdata) in part for part in cmdline) and "postgres" in " ".join(cmdline):
+            found.append(proc)
+    return found
+
+
+def stop_processes(processes: list[psutil.Process]) -> None:
+    for proc in processes:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(processes, timeout=5)
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
+
+
+@contextlib.contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """An empty database (not migrated) on the test PostgreSQL, dropped afterwards."""
+    name = f"goticket_e2e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    """A short directory: the embedded server's Unix socket path must fit in 107 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="gtp-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class Served:
+    """One ``goticket serve`` process (and its workers), killed on exit if still running."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, *, workers: int = 1) -> None:
+        self.port = free_port()
+        self.env = env
+        self.cwd = cwd
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log_path = cwd / f"serve-{self.port}.log"
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                *GOTICKET,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.http = httpx.Client(base_url=self.base_url, timeout=HTTP_TIMEOUT)
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"serve exited {self.process.returncode}:\n{self.log}")
+            with contextlib.suppress(httpx.TransportError):
+                if self.http.get("/readyz", timeout=2.0).status_code == 200:
+                    return
+            time.sleep(0.2)
+        raise AssertionError(f"not ready after {timeout} s:\n{self.log}")
+
+    def terminate(self, timeout: float = EXIT_TIMEOUT) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = EXIT_TIMEOUT) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"serve still running {timeout} s later:\n{self.log}") from None
+
+    def children(self) -> list[psutil.Process]:
+        with contextlib.suppress(psutil.Error):
+            children: list[psutil.Process] = psutil.Process(self.process.pid).children(
+                recursive=True
+            )
+            return children
+        return []
+
+    def __enter__(self) -> Served:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.http.close()
+        if self.process.poll() is None:
+            leftovers = self.children()
+            self.process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
+            stop_processes(leftovers)
+        self._log.close()
+
+
+def login(http: httpx.Client, email: str) -> dict[str, str]:
+    response = http.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['accessToken']}"}
+
+
+def event_body(capacity: int = 10) -> dict[str, Any]:
+    start = datetime.now(UTC) + timedelta(days=30)
+    return {
+        "name": "Process Test Live",
+        "startAt": start.isoformat(),
+        "endAt": (start + timedelta(hours=3)).isoformat(),
+        "price": 2500,
+        "capacity": capacity,
+    }
+
+
+# ---------------------------------------------------------------------------- a. embedded database
+
+
+def test_embedded_database_serves_shares_with_the_cli_and_stops_on_sigterm(workdir: Path) -> None:
+    data_dir = workdir / "data"
+    pgdata = (data_dir / "pg16").resolve()
+    env = environment(data_dir=str(data_dir))
+    assert len(str(pgdata / ".s.PGSQL.5432").encode()) <= 107
+    try:
+        with Served(env, workdir) as server:
+            server.wait_ready()
+            assert "embedded PostgreSQL" in server.log
+            assert postgres_processes(pgdata), "no embedded postgres runs for the data folder"
+
+            created = run_cli(
+                "users",
+                "create",
+                "--email",
+                "root@example.com",
+                "--password",
+                PASSWORD,
+                "--role",
+                "admin",
+                env=env,
+                cwd=workdir,
+            )
+            assert created.returncode == 0, created.stdout + created.stderr
+            assert "created admin root@example.com" in created.stdout
+            # The CLI let go of the embedded server without stopping it under the server.
+            assert server.http.get("/readyz").status_code == 200
+
+            headers = login(server.http, "root@example.com")
+            me = server.http.get("/auth/me", headers=headers)
+            assert me.status_code == 200, me.text
+            assert me.json()["role"] == "admin"
+            event = server.http.post("/events", json=event_body(), headers=headers)
+            assert event.status_code == 201, event.text
+
+            started = time.monotonic()
+            assert server.terminate() == 0, server.log
+            assert time.monotonic() - started < GRACE + 10
+            assert "embedded postgres released" in server.log
+        wait_until(lambda: not postgres_processes(pgdata), 10, "the embedded postgres to stop")
+    finally:
+        stop_processes(postgres_processes(pgdata))
+
+
+def test_embedded_database_is_stopped_after_a_crashed_server_is_restarted(workdir: Path) -> None:
+    """A server killed with SIGKILL leaves its postgres (and its handle) behind; the next server
+    adopts that postgres and must still stop it when it shuts down."""
+    data_dir = workdir / "data"
+    pgdata = (data_dir / "pg16").resolve()
+    env = environment(data_dir=str(data_dir))
+    try:
+        with Served(env, workdir) as crashed:
+            crashed.wait_ready()
+            crashed.process.kill()
+            crashed.wait(10)
+        assert postgres_processes(pgdata), "SIGKILL cannot stop the embedded postgres"
+
+        with Served(env, workdir) as server:
+            server.wait_ready()
+            assert server.terminate() == 0, server.log
+        wait_until(lambda: not postgres_processes(pgdata), 10, "the embedded postgres to stop")
+    finally:
+        stop_processes(postgres_processes(pgdata))
+
+
+# ---------------------------------------------------------------------------- b. in-flight request
+
+
+def test_request_in_flight_at_sigterm_is_answered(server_url: str, workdir: Path) -> None:
+    with fresh_database(server_url) as url:
+        env = environment(
+            database_url=url,
+            data_dir=str(workdir / "data"),
+            jwt_secret="process-test-" + "s" * 40,
+            lock_timeout_ms="20000",
+        )
+        organizer = run_cli(
+            "users",
+            "create",
+            "--email",
+            "org@example.com",
+            "--password",
+            PASSWORD,
+            "--role",
+            "organizer",
+            env=env,
+            cwd=workdir,
+        )
+        assert organizer.returncode == 0, organizer.stdout + organizer.stderr
+
+        with Served(env, workdir) as server, ThreadPoolExecutor(max_workers=1) as pool:
+            server.wait_ready()
+            event = server.http.post(
+                "/events", json=event_body(10), headers=login(server.http, "org@example.com")
+            )
+            assert event.status_code == 201, event.text
+            event_id = event.json()["id"]
+            registered = server.http.post(
+                "/auth/register", json={"email": "fan@example.com", "password": PASSWORD}
+            )
+            assert registered.status_code == 201, registered.text
+            fan = login(server.http, "fan@example.com")
+
+            with psycopg.connect(url, connect_timeout=10) as blocker:
+                # Hold the hot row: the booking transaction waits behind this lock.
+                blocker.execute(
+                    "SELECT available FROM event_inventory WHERE event_id = %s FOR UPDATE",
+                    (event_id,),
+                )
+                booking: Future[httpx.Response] = pool.submit(
+                    server.http.post,
+                    f"/events/{event_id}/bookings",
+                    json={"quantity": 2},
+                    headers=fan,
+                )
+
+                def waiting_on_lock() -> bool:
+                    with psycopg.connect(url, autocommit=True, connect_timeout=10) as probe:
+                        row = probe.execute(
+                            "SELECT count(*) FROM pg_stat_activity"
+                            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                        ).fetchone()
+                    return row is not None and row[0] >= 1
+
+                wait_until(waiting_on_lock, 15, "the booking to wait on the inventory lock")
+                assert not booking.done()
+
+                server.process.send_signal(signal.SIGTERM)
+                # The listener closes at once; the request in flight is still being served.
+                wait_until(lambda: not accepts_connections(server.port), 5, "the listener to close")
+                time.sleep(1.0)
+                assert server.process.poll() is None, "exited with a request in flight"
+                assert not booking.done()
+                blocker.rollback()  # release the lock
+
+                response = booking.result(timeout=20)
+            assert response.status_code == 201, response.text
+            assert response.json()["quantity"] == 2
+            assert server.wait() == 0, server.log
+
+        with psycopg.connect(url, connect_timeout=10) as check:
+            available = check.execute(
+                "SELECT available FROM event_inventory WHERE event_id = %s", (event_id,)
+            ).fetchone()
+            booked = check.execute(
+                "SELECT count(*) FROM bookings WHERE id = %s AND status = 'confirmed'",
+                (response.json()["id"],),
+            ).fetchone()
+        assert available == (8,)
+        assert booked == (1,)
+
+
+# ---------------------------------------------------------------------------- c. several workers
+
+
+def test_two_workers_serve_and_stop_on_sigterm(server_url: str, workdir: Path) -> None:
+    with fresh_database(server_url) as url:
+        env = environment(
+            database_url=url,
+            data_dir=str(workdir / "data"),
+            jwt_secret="process-test-" + "w" * 40,
+            db_pool_min="1",
+            db_pool_max="4",
+        )
+        with Served(env, workdir, workers=2) as server:
+            server.wait_ready()
+
+            def started_workers() -> set[int]:
+                return {
+                    int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", server.log)
+                }
+
+            def startups() -> int:
+                return server.log.count("Application startup complete")
+
+            wait_until(lambda: len(started_workers()) == 2 and startups() == 2, 30, "two workers")
+            workers = [p for p in server.children() if "spawn_main" in " ".join(p.cmdline())]
+            assert {p.pid for p in workers} == started_workers()
+            assert server.process.pid not in started_workers()
+
+            # Fresh connections each time, so the kernel spreads them over both workers.
+            def fetch(i: int) -> int:
+                with httpx.Client(base_url=server.base_url, timeout=HTTP_TIMEOUT) as http:
+                    path = ("/healthz", "/readyz", "/events", "/openapi.json")[i % 4]
+                    return http.get(path).status_code
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                statuses = list(pool.map(fetch, range(40)))
+            assert statuses == [200] * 40
+
+            registered = server.http.post(
+                "/auth/register", json={"email": "w@example.com", "password": PASSWORD}
+            )
+            assert registered.status_code == 201, registered.text
+            me = server.http.get("/auth/me", headers=login(server.http, "w@example.com"))
+            assert me.status_code == 200, me.text
+
+            assert server.terminate() == 0, server.log
+            _, alive = psutil.wait_procs(workers, timeout=10)
+            assert not alive, f"workers still running: {alive}"
+
+
+# ---------------------------------------------------------------------------- d. the command line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], ["serve", "--help"], ["migrate", "--help"], ["users", "create", "--help"]],
+    ids=["goticket", "serve", "migrate", "users-create"],
+)
+def test_help(args: list[str], workdir: Path) -> None:
+    result = run_cli(*args, env=environment(data_dir=str(workdir / "data")), cwd=workdir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Usage" in result.stdout
+    assert not (workdir / "data").exists(), "--help must not touch the data folder"
+
+
+# ---------------------------------------------------------------------------- e. concurrent migrate
+
+
+def test_concurrent_migrations_both_succeed(server_url: str, workdir: Path) -> None:
+    with fresh_database(server_url) as url:
+        env = environment(database_url=url, data_dir=str(workdir / "data"))
+        barrier = threading.Barrier(2)
+
+        def migrate(_: int) -> subprocess.CompletedProcess[str]:
+            barrier.wait(timeout=10)
+            return run_cli("migrate", env=env, cwd=workdir, timeout=60)
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(migrate, range(2)))
+        for result in results:
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "database schema is current" in result.stdout
+
+        with psycopg.connect(url, connect_timeout=10) as check:
+            versions = check.execute("SELECT version_num FROM alembic_version").fetchall()
+            tables = check.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+                " AND table_name IN ('users', 'events', 'event_inventory', 'bookings')"
+            ).fetchone()
+        assert versions == [(head_revision(),)]
+        assert tables == (4,)

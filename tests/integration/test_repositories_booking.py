@@ -1,0 +1,493 @@
+"""The booking repositories against real PostgreSQL, migrated by the real migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+
+from goticket.booking.domain import Booking, BookingStatus, BookRequest
+from goticket.booking.repository import (
+    PgBookingUnitOfWork,
+    PgInventoryRepository,
+)
+from goticket.kit.db import Database
+from goticket.kit.errors import Unavailable
+from goticket.kit.pagination import Position
+from tests.bookings_support import DB
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def database(database_url: str, db: DB) -> AsyncIterator[Database]:
+    database = Database(database_url, min_size=1, max_size=4)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def add_user(db: DB) -> UUID:
+    user_id = uuid.uuid4()
+    await db.execute(
+        """INSERT INTO users (id, email, password_hash, name, role, created_at, updated_at)
+           VALUES ($1, $2, 'hash', 'Ada', 'user', $3, $3)""",
+        user_id,
+        f"u{user_id.hex[:12]}@example.com",
+        NOW,
+    )
+    return user_id
+
+
+async def add_event(db: DB, database: Database, capacity: int = 10) -> UUID:
+    """An event row by SQL and its inventory row through the inventory repository."""
+    organizer = await add_user(db)
+    event_id = uuid.uuid4()
+    await db.execute(
+        """INSERT INTO events (id, organizer_id, name, start_at, end_at, price, currency,
+                               created_at, updated_at)
+           VALUES ($1, $2, 'Gig', $3, $4, 1000, 'EUR', $5, $5)""",
+        event_id,
+        organizer,
+        NOW + timedelta(days=1),
+        NOW + timedelta(days=1, hours=2),
+        NOW,
+    )
+    async with PgBookingUnitOfWork(database) as uow:
+        await PgInventoryRepository(uow.connection).create(event_id, capacity)
+        await uow.commit()
+    return event_id
+
+
+def make_booking(event_id: UUID, user_id: UUID, **overrides: Any) -> Booking:
+    quantity = overrides.pop("quantity", 1)
+    key = overrides.pop("idempotency_key", None)
+    at = overrides.pop("created_at", NOW)
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "event_id": event_id,
+        "user_id": user_id,
+        "quantity": quantity,
+        "status": BookingStatus.CONFIRMED,
+        "total_price": 1000 * quantity,
+        "currency": "EUR",
+        "idempotency_key": key,
+        "request_hash": BookRequest(event_id, user_id, quantity, key).request_hash,
+        "created_at": at,
+        "updated_at": at,
+    }
+    values.update(overrides)
+    return Booking(**values)
+
+
+async def insert(database: Database, *bookings: Booking) -> None:
+    async with PgBookingUnitOfWork(database) as uow:
+        for booking in bookings:
+            assert await uow.bookings.add(booking)
+        await uow.commit()
+
+
+async def inventory(db: DB, event_id: UUID) -> tuple[int, int]:
+    row = await db.fetchrow(
+        "SELECT capacity, available FROM event_inventory WHERE event_id = $1", event_id
+    )
+    assert row is not None
+    return row["capacity"], row["available"]
+
+
+# --------------------------------------------------------------------- the inventory row
+
+
+async def test_lock_inventory_reads_available_and_none_for_an_unknown_event(
+    database: Database, db: DB
+) -> None:
+    event_id = await add_event(db, database, capacity=7)
+    async with PgBookingUnitOfWork(database) as uow:
+        assert await uow.bookings.lock_inventory(event_id) == 7
+        assert await uow.bookings.lock_inventory(uuid.uuid4()) is None
+
+
+async def test_set_available_is_kept_on_commit(database: Database, db: DB) -> None:
+    event_id = await add_event(db, database, capacity=7)
+    async with PgBookingUnitOfWork(database) as uow:
+        assert await uow.bookings.lock_inventory(event_id) == 7
+        await uow.bookings.set_available(event_id, 3)
+        assert await uow.bookings.lock_inventory(event_id) == 3  # its own write, same transaction
+        await uow.commit()
+    assert await inventory(db, event_id) == (7, 3)
+    async with PgBookingUnitOfWork(database, readonly=True) as uow:
+        assert await PgInventoryRepository(uow.connection).counts([event_id]) == {event_id: (7, 3)}
+
+
+async def test_lock_inventory_holds_the_row_until_the_transaction_ends(
+    database_url: str, database: Database, db: DB
+) -> None:
+    event_id = await add_event(db, database)
+    impatient = Database(database_url, min_size=1, max_size=1, lock_timeout_ms=200)
+    await impatient.open()
+    try:
+        async with PgBookingUnitOfWork(database) as holder:
+            assert await holder.bookings.lock_inventory(event_id) == 10
+            # While the row is locked, another writer gives up after lock_timeout: 503, not a hang.
+            with pytest.raises(Unavailable):
+                async with PgBookingUnitOfWork(impatient) as uow:
+                    await uow.bookings.lock_inventory(event_id)
+            # A reader is not blocked by the lock.
+            async with PgBookingUnitOfWork(impatient, readonly=True) as uow:
+                counts = await PgInventoryRepository(uow.connection).counts([event_id])
+                assert counts == {event_id: (10, 10)}
+            await holder.bookings.set_available(event_id, 9)
+            await holder.commit()
+        async with PgBookingUnitOfWork(impatient) as uow:
+            assert await uow.bookings.lock_inventory(event_id) == 9
+    finally:
+        await impatient.close()
+
+
+async def test_a_waiting_locker_sees_the_committed_value(database: Database, db: DB) -> None:
+    event_id = await add_event(db, database)
+    first_locked = asyncio.Event()
+    release = asyncio.Event()
+
+    async def first() -> None:
+        async with PgBookingUnitOfWork(database) as uow:
+            assert await uow.bookings.lock_inventory(event_id) == 10
+            first_locked.set()
+            await release.wait()
+            await uow.bookings.set_available(event_id, 4)
+            await uow.commit()
+
+    async def second() -> int | None:
+        await first_locked.wait()
+        async with PgBookingUnitOfWork(database) as uow:
+            return await uow.bookings.lock_inventory(event_id)
+
+    task_first = asyncio.create_task(first())
+    task_second = asyncio.create_task(second())
+    await first_locked.wait()
+    await asyncio.sleep(0.1)
+    assert not task_second.done()  # it waits behind the lock
+    release.set()
+    await task_first
+    assert await task_second == 4  # and then reads the committed value, not a stale one
+
+
+@pytest.mark.parametrize(("capacity", "available"), [(5, -1), (5, 6), (1, -100)])
+async def test_check_constraint_refuses_overselling_on_set_available(
+    database: Database, db: DB, capacity: int, available: int
+) -> None:
+    event_id = await add_event(db, database, capacity=capacity)
+    with pytest.raises(asyncpg.exceptions.CheckViolationError):
+        async with PgBookingUnitOfWork(database) as uow:
+            await uow.bookings.lock_inventory(event_id)
+            await uow.bookings.set_available(event_id, available)
+            await uow.commit()
+    assert await inventory(db, event_id) == (capacity, capacity)
+
+
+@pytest.mark.parametrize(
+    ("capacity", "available"), [(5, -1), (5, 6), (0, 0), (10_000_001, 1), (4, 5)]
+)
+async def test_check_constraint_refuses_bad_stock_on_store(
+    database: Database, db: DB, capacity: int, available: int
+) -> None:
+    event_id = await add_event(db, database, capacity=5)
+    with pytest.raises(asyncpg.exceptions.CheckViolationError):
+        async with PgBookingUnitOfWork(database) as uow:
+            await PgInventoryRepository(uow.connection).store(event_id, capacity, available)
+            await uow.commit()
+    assert await inventory(db, event_id) == (5, 5)
+
+
+async def test_available_may_reach_both_bounds(database: Database, db: DB) -> None:
+    event_id = await add_event(db, database, capacity=5)
+    for available in (0, 5):
+        async with PgBookingUnitOfWork(database) as uow:
+            await uow.bookings.set_available(event_id, available)
+            await uow.commit()
+        assert await inventory(db, event_id) == (5, available)
+
+
+async def test_inventory_create_lock_store_and_counts(database: Database, db: DB) -> None:
+    event_id = await add_event(db, database, capacity=8)
+    other = await add_event(db, database, capacity=3)
+    async with PgBookingUnitOfWork(database) as uow:
+        inv = PgInventoryRepository(uow.connection)
+        assert await inv.lock(event_id) == (8, 8)
+        assert await inv.lock(uuid.uuid4()) is None
+        await inv.store(event_id, 12, 9)
+        await uow.commit()
+    async with PgBookingUnitOfWork(database, readonly=True) as uow:
+        inv = PgInventoryRepository(uow.connection)
+        assert await inv.counts([event_id, other, uuid.uuid4()]) == {
+            event_id: (12, 9),
+            other: (3, 3),
+        }
+        assert await inv.counts([]) == {}
+    with pytest.raises(asyncpg.exceptions.UniqueViolationError):
+        async with PgBookingUnitOfWork(database) as uow:
+            await PgInventoryRepository(uow.connection).create(event_id, 4)
+
+
+# ----------------------------------------------------------------------------- bookings
+
+
+async def test_add_and_get_round_trip(database: Database, db: DB) -> None:
+    event_id, user_id = await add_event(db, database), await add_user(db)
+    booking = make_booking(event_id, user_id, quantity=3, idempotency_key="k1")
+    async with PgBookingUnitOfWork(database) as uow:
+        assert await uow.bookings.add(booking) is True
+        await uow.commit()
+    async with PgBookingUnitOfWork(database, readonly=True) as uow:
+        assert await uow.bookings.get(booking.id) == booking
+        assert await uow.bookings.get(uuid.uuid4()) is None
+
+
+async def test_add_returns_false_when_the_users_key_is_taken(database: Database, db: DB) -> None:
+    organizer_event = await add_event(db, database)
+    second_event = await add_event(db, database)
+    user_id, other_user = await add_user(db), await add_user(db)
+    original = make_booking(organizer_event, user_id, idempotency_key="same")
+    await insert(database, original)
+
+    clash = make_booking(second_event, user_id, quantity=2, idempotency_key="same")
+    async with PgBookingUnitOfWork(database) as uow:
+        assert await uow.bookings.add(clash) is False
+        # The statement did nothing and left the transaction usable.
+        assert await uow.bookings.get(clash.id) is None
+        assert await uow.bookings.by_key(user_id, "same") == original
+        # Another user may use the same key; bookings without a key never clash.
+        assert await uow.bookings.add(
+            make_booking(organizer_event, other_user, idempotency_key="same")
+        )
+        assert await uow.bookings.add(make_booking(organizer_event, user_id))
+        assert await uow.bookings.add(make_booking(organizer_event, user_id))
+        await uow.commit()
+    assert await db.fetchval("SELECT count(*) FROM bookings") == 4
+    assert await db.fetchval("SELECT count(*) FROM bookings WHERE idempotency_key IS NULL") == 2
+
+
+async def test_by_key_finds_only_the_users_own_key(database: Database, db: DB) -> None:
+    event_id = await add_event(db, database)
+    ada, bob = await add_user(db), await add_user(db)
+    booking = make_booking(event_id, ada, idempotency_key="order-1")
+    await insert(database, booking)
+    async with PgBookingUnitOfWork(database, readonly=True) as uow:
+        assert await uow.bookings.by_key(ada, "order-1") == booking
+        assert await uow.bookings.by_key(bob, "order-1") is None
+        assert await uow.bookings.by_key(ada, "order-2") is None
+        assert await uow.bookings.by_key(ada, "ORDER-1") is None  # keys are case-sensitive
+
+
+async def test_confirmed_quantity_sums_only_confirmed_of_that_user_and_event(
+    database: Database, db: DB
+) -> None:
+    event_id, elsewhere = await add_event(db, database), await add_event(db, database)
+    ada, bob = await add_user(db), await add_user(db)
+    await insert(
+        database,
+        make_booking(event_id, ada, quantity=2),
+        make_booking(event_id, ada, quantity=3),
+        make_booking(event_id, ada, quantity=4, status=BookingStatus.CANCELLED),
+        make_booking(elsewhere, ada, quantity=5),
+        make_booking(event_id, bob, quantity=6),
+    )
+    async with PgBookingUnitOfWork(database, readonly=True) as uow:
+        assert await uow.bookings.confirmed_quantity(event_id, ada) == 5
+        assert await uow.bookings.confirmed_quantity(elsewhere, ada) == 5
+        assert await uow.bookings.confirmed_quantity(event_id, bob) == 6
+        assert await uow.bookings.confirmed_quantity(elsewhere, bob) == 0
+        assert await uow.bookings.confirmed_quantity(uuid.uuid4(), ada) == 0
+
+
+async def test_save_status_cancels(database: Database, db: DB) -> None:
+    event_id, user_id = await add_event(db, database), await add_user(db)
+    booking = make_booking(event_id, user_id, quantity=2)
+    untouched = make_booking(event_id, user_id)
+    await insert(database, booking, untouched)
+    cancelled = booking.cancelled(NOW + timedelta(hours=1))
+    async with PgBookingUnitOfWork(database) as uow:
+        await uow.bookings.save_status(cancelled)
+        await uow.commit()
+    async with PgBookingUnitOfWork(database, readonly=True) as uow:
+        got = await uow.bookings.get(booking.id)
+        assert got == cancelled
+        assert got is not None
+        assert got.status is BookingStatus.CANCELLED
+        assert got.updated_at == NOW + timedelta(hours=1)
+        assert got.created_at == booking.created_at
+        assert await uow.bookings.get(untouched.id) == untouched
+        assert await uow.bookings.confirmed_quantity(event_id, user_id) == 1
+
+
+async def _walk(
+    database: Database, which: str, owner: UUID, limit: int
+) -> tuple[list[Booking], int]:
+    seen: list[Booking] = []
+    after: Position | None = None
+    pages = 0
+    async with PgBookingUnitOfWork(database, readonly=True) as uow:
+        lister = uow.bookings.list_for_user if which == "user" else uow.bookings.list_for_event
+        while True:
+            page = await lister(owner, after, limit)
+            assert len(page) <= limit
+            if not page:
+                return seen, pages
+            pages += 1
+            seen += page
+            after = Position(page[-1].created_at, page[-1].id)
+
+
+@pytest.mark.parametrize("which", ["user", "event"])
+@pytest.mark.parametrize("limit", [1, 2, 3, 50])
+async def test_keyset_listing_newest_first_with_ties(
+    database: Database, db: DB, which: str, limit: int
+) -> None:
+    event_id, other_event = await add_event(db, database), await add_event(db, database)
+    user_id, other_user = await add_user(db), await add_user(db)
+    tie = NOW + timedelta(minutes=30)
+    mine: list[Booking] = []
+    for minutes in (10, 50, 20, 40):
+        at = NOW + timedelta(minutes=minutes)
+        mine.append(make_booking(event_id, user_id, created_at=at))
+    mine += [make_booking(event_id, user_id, created_at=tie) for _ in range(3)]
+    mine.append(make_booking(event_id, user_id, created_at=tie, status=BookingStatus.CANCELLED))
+    noise = [
+        make_booking(other_event, other_user, created_at=tie),
+        make_booking(other_event, other_user, created_at=NOW + timedelta(minutes=45)),
+    ]
+    if which == "user":
+        # Bookings of someone else on the same event, and of this user on another event.
+        noise.append(make_booking(event_id, other_user, created_at=tie))
+        mine.append(make_booking(other_event, user_id, created_at=NOW + timedelta(minutes=15)))
+    else:
+        noise.append(make_booking(other_event, user_id, created_at=tie))
+        mine.append(make_booking(event_id, other_user, created_at=NOW + timedelta(minutes=15)))
+    await insert(database, *mine, *noise)
+    expected = sorted(mine, key=lambda b: (b.created_at, b.id), reverse=True)
+
+    seen, pages = await _walk(database, which, user_id if which == "user" else event_id, limit)
+
+    assert [b.id for b in seen] == [b.id for b in expected]
+    assert seen == expected
+    assert pages == -(-len(expected) // limit)
+
+
+async def test_listing_after_the_last_position_is_empty(database: Database, db: DB) -> None:
+    event_id, user_id = await add_event(db, database), await add_user(db)
+    only = make_booking(event_id, user_id)
+    await insert(database, only)
+    async with PgBookingUnitOfWork(database, readonly=True) as uow:
+        assert await uow.bookings.list_for_user(user_id, None, 10) == [only]
+        end = Position(only.created_at, only.id)
+        assert await uow.bookings.list_for_user(user_id, end, 10) == []
+        assert await uow.bookings.list_for_event(event_id, end, 10) == []
+        later = Position(only.created_at + timedelta(seconds=1), only.id)
+        assert await uow.bookings.list_for_event(event_id, later, 10) == [only]
+        assert await uow.bookings.list_for_user(uuid.uuid4(), None, 10) == []
+
+
+# ------------------------------------------------------------------------ unit of work
+
+
+async def test_leaving_without_commit_rolls_everything_back(database: Database, db: DB) -> None:
+    event_id, user_id = await add_event(db, database, capacity=5), await add_user(db)
+    booking = make_booking(event_id, user_id, quantity=2, idempotency_key="k")
+    async with PgBookingUnitOfWork(database) as uow:
+        assert await uow.bookings.lock_inventory(event_id) == 5
+        assert await uow.bookings.add(booking)
+        await uow.bookings.set_available(event_id, 3)
+        assert await uow.bookings.get(booking.id) == booking  # visible inside
+    assert await db.fetchval("SELECT count(*) FROM bookings") == 0
+    assert await inventory(db, event_id) == (5, 5)
+    # The lock went with the transaction: the row can be locked again at once.
+    async with PgBookingUnitOfWork(database) as uow:
+        assert await uow.bookings.lock_inventory(event_id) == 5
+        assert await uow.bookings.by_key(user_id, "k") is None
+
+
+async def test_an_error_inside_rolls_back_and_propagates(database: Database, db: DB) -> None:
+    event_id, user_id = await add_event(db, database, capacity=5), await add_user(db)
+    booking = make_booking(event_id, user_id)
+    with pytest.raises(RuntimeError, match="boom"):
+        async with PgBookingUnitOfWork(database) as uow:
+            assert await uow.bookings.add(booking)
+            await uow.bookings.set_available(event_id, 4)
+            raise RuntimeError("boom")
+    assert await db.fetchval("SELECT count(*) FROM bookings") == 0
+    assert await inventory(db, event_id) == (5, 5)
+
+
+async def test_a_failed_statement_rolls_back_the_whole_unit(database: Database, db: DB) -> None:
+    event_id, user_id = await add_event(db, database, capacity=5), await add_user(db)
+    with pytest.raises(asyncpg.exceptions.CheckViolationError):
+        async with PgBookingUnitOfWork(database) as uow:
+            assert await uow.bookings.add(make_booking(event_id, user_id))
+            await uow.bookings.set_available(event_id, 6)
+    assert await db.fetchval("SELECT count(*) FROM bookings") == 0
+    # The connection went back to the pool clean: the next unit of work works.
+    await insert(database, make_booking(event_id, user_id))
+    assert await db.fetchval("SELECT count(*) FROM bookings") == 1
+
+
+async def test_connections_go_back_to_the_pool(database: Database, db: DB) -> None:
+    event_id, user_id = await add_event(db, database), await add_user(db)
+    for _ in range(12):  # more rounds than the pool has connections
+        async with PgBookingUnitOfWork(database) as uow:
+            await uow.bookings.lock_inventory(event_id)
+        async with PgBookingUnitOfWork(database, readonly=True) as uow:
+            await uow.bookings.confirmed_quantity(event_id, user_id)
+    assert database.pool.get_size() <= 4
+    assert database.pool.get_idle_size() == database.pool.get_size()
+
+
+async def test_bookings_table_refuses_rows_the_domain_never_makes(
+    database: Database, db: DB
+) -> None:
+    event_id, user_id = await add_event(db, database), await add_user(db)
+    bad = [
+        make_booking(event_id, user_id, quantity=0),
+        make_booking(event_id, user_id, quantity=11),
+        make_booking(event_id, user_id, total_price=-1),
+        make_booking(event_id, user_id, idempotency_key="x" * 256),
+        make_booking(event_id, user_id, idempotency_key=""),
+    ]
+    for booking in bad:
+        with pytest.raises(asyncpg.exceptions.CheckViolationError):
+            async with PgBookingUnitOfWork(database) as uow:
+                await uow.bookings.add(booking)
+    with pytest.raises(asyncpg.exceptions.ForeignKeyViolationError):
+        async with PgBookingUnitOfWork(database) as uow:
+            await uow.bookings.add(make_booking(uuid.uuid4(), user_id))
+    assert await db.fetchval("SELECT count(*) FROM bookings") == 0
+
+
+@pytest.mark.parametrize("lost_before", ["a statement", "the commit"])
+async def test_a_connection_lost_inside_the_unit_of_work_is_unavailable(
+    database: Database, db: DB, lost_before: str
+) -> None:
+    """Whether the server drops the connection before a statement or before COMMIT, the caller
+    gets Unavailable (503, retry with the key), nothing is half-written, and the pool recovers."""
+    event_id, user_id = await add_event(db, database, capacity=5), await add_user(db)
+    with pytest.raises(Unavailable):
+        async with PgBookingUnitOfWork(database) as uow:
+            assert await uow.bookings.lock_inventory(event_id) == 5
+            assert await uow.bookings.add(make_booking(event_id, user_id))
+            await uow.bookings.set_available(event_id, 4)
+            pid = await uow.connection.fetchval("SELECT pg_backend_pid()")
+            assert await db.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
+            if lost_before == "a statement":
+                await uow.bookings.confirmed_quantity(event_id, user_id)
+            await uow.commit()
+    assert await db.fetchval("SELECT count(*) FROM bookings") == 0
+    assert await inventory(db, event_id) == (5, 5)
+    async with PgBookingUnitOfWork(database) as uow:
+        assert await uow.bookings.lock_inventory(event_id) == 5
