@@ -100,6 +100,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await database.open()
+        await accounts.prepare()
         try:
             yield
         finally:

@@ -66,7 +66,7 @@ class User:
 
 def validate_registration(email: str, password: str, name: str | None) -> list[FieldError]:
     errors: list[FieldError] = []
-    if len(email) > EMAIL_MAX or not _EMAIL.match(email):
+    if len(email) > EMAIL_MAX or not _EMAIL.fullmatch(email):
         errors.append(FieldError("email", "not a valid email address"))
     if len(password) < PASSWORD_MIN:
         errors.append(FieldError("password", f"must be at least {PASSWORD_MIN} characters"))

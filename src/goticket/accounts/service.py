@@ -120,6 +120,11 @@ class AccountService:
             await uow.commit()
         return user
 
+    async def prepare(self) -> None:
+        """Hash the throwaway password up front, so that even the first login for an unknown
+        email costs exactly what a wrong password does."""
+        await self._dummy()
+
     async def _dummy(self) -> str:
         if self._dummy_hash is None:
             self._dummy_hash = await self._hasher.hash(uuid.uuid4().hex)
