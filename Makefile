@@ -4,7 +4,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-SRC := src tests bench
+SRC := $(wildcard src tests bench)
 
 .DEFAULT_GOAL := help
 .PHONY: help install run migrate lint fmt typecheck test test-fast cov bench lock clean

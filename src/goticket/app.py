@@ -20,8 +20,9 @@ from goticket.accounts.security import Argon2Hasher
 from goticket.accounts.service import AccountService
 from goticket.booking.domain import BookingTerms
 from goticket.booking.endpoints import booking_router
+from goticket.booking.engine import ReservationEngine
 from goticket.booking.repository import PgBookingUnitOfWork, PgInventoryRepository
-from goticket.booking.service import BookingService, DirectReserver
+from goticket.booking.service import BatchWriter, BookingService, DirectReserver, Reserver
 from goticket.config import Settings
 from goticket.events.endpoints import events_router
 from goticket.events.repository import PgEventsUnitOfWork
@@ -95,7 +96,19 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         )
 
     booking_uow = partial(PgBookingUnitOfWork, database)
-    bookings = BookingService(booking_uow, booking_terms, DirectReserver(booking_uow, clock), clock)
+    writer = BatchWriter(booking_uow, booking_terms, clock)
+    reserver: Reserver = (
+        ReservationEngine(
+            writer,
+            queue_limit=settings.engine_queue_limit,
+            max_batch=settings.engine_max_batch,
+            deadline=settings.engine_deadline,
+            sold_out_ttl=settings.sold_out_ttl,
+        )
+        if settings.engine == "on"
+        else DirectReserver(writer)
+    )
+    bookings = BookingService(booking_uow, booking_terms, reserver, clock)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     db_pool_min: int = Field(default=2, ge=1, le=100)
     db_pool_max: int = Field(default=16, ge=1, le=500)
     lock_timeout_ms: int = Field(default=5000, ge=100, le=60_000)
+    # The reservation engine (group commit per hot event); "off" is one transaction per request.
+    engine: Literal["on", "off"] = "on"
+    engine_queue_limit: int = Field(default=10_000, ge=1, le=1_000_000)
+    engine_max_batch: int = Field(default=1_000, ge=1, le=100_000)
+    engine_deadline: float = Field(default=5.0, gt=0, le=120)
+    sold_out_ttl: float = Field(default=1.0, ge=0, le=60)
     # Argon2id cost. The defaults are RFC 9106's second recommended option; tests lower them.
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=64, le=4_194_304)

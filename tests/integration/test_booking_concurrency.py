@@ -18,7 +18,7 @@ import pytest
 from goticket.app import create_app
 from goticket.booking.domain import Booking, BookingTerms, BookRequest, RequestInProgress
 from goticket.booking.repository import PgBookingUnitOfWork
-from goticket.booking.service import BookingService, DirectReserver, Reserver
+from goticket.booking.service import BatchWriter, BookingService, DirectReserver, Reserver
 from goticket.config import Settings
 from goticket.kit.auth import Principal, Role
 from goticket.kit.clock import SystemClock
@@ -461,12 +461,15 @@ class GatedReserver:
         self.release = asyncio.Event()
         self._calls = 0
 
-    async def reserve(self, request: BookRequest, terms: BookingTerms) -> Booking:
+    async def reserve(self, request: BookRequest) -> Booking:
         self._calls += 1
         if self._calls == 1:
             self.entered.set()
             await self.release.wait()
-        return await self._inner.reserve(request, terms)
+        return await self._inner.reserve(request)
+
+    def released(self, event_id: UUID) -> None:
+        self._inner.released(event_id)
 
 
 @pytest.fixture
@@ -497,7 +500,7 @@ async def _service(
         return terms if event_id == terms.event_id else None
 
     uow = partial(PgBookingUnitOfWork, pool)
-    gate = GatedReserver(DirectReserver(uow, SystemClock()))
+    gate = GatedReserver(DirectReserver(BatchWriter(uow, catalog, SystemClock())))
     service = BookingService(uow, catalog, gate, SystemClock(), in_progress_wait=wait)
     return service, gate, Principal(fan.id, Role.USER), terms.event_id
 

@@ -14,6 +14,7 @@ import pytest
 
 from goticket.booking.domain import Booking, BookingStatus, BookRequest
 from goticket.booking.repository import (
+    PgBookingsRepository,
     PgBookingUnitOfWork,
     PgInventoryRepository,
 )
@@ -23,6 +24,15 @@ from goticket.kit.pagination import Position
 from tests.bookings_support import DB
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+async def add_one(repo: PgBookingsRepository, booking: Booking) -> bool:
+    """Insert one booking through the batch insert; False when its key is already taken."""
+    return await repo.add_many([booking]) == 1
+
+
+async def held(repo: PgBookingsRepository, event_id: uuid.UUID, user_id: uuid.UUID) -> int:
+    return (await repo.confirmed_quantities(event_id, [user_id])).get(user_id, 0)
 
 
 @pytest.fixture
@@ -91,7 +101,7 @@ def make_booking(event_id: UUID, user_id: UUID, **overrides: Any) -> Booking:
 async def insert(database: Database, *bookings: Booking) -> None:
     async with PgBookingUnitOfWork(database) as uow:
         for booking in bookings:
-            assert await uow.bookings.add(booking)
+            assert await add_one(uow.bookings, booking)
         await uow.commit()
 
 
@@ -244,7 +254,7 @@ async def test_add_and_get_round_trip(database: Database, db: DB) -> None:
     event_id, user_id = await add_event(db, database), await add_user(db)
     booking = make_booking(event_id, user_id, quantity=3, idempotency_key="k1")
     async with PgBookingUnitOfWork(database) as uow:
-        assert await uow.bookings.add(booking) is True
+        assert await add_one(uow.bookings, booking) is True
         await uow.commit()
     async with PgBookingUnitOfWork(database, readonly=True) as uow:
         assert await uow.bookings.get(booking.id) == booking
@@ -260,16 +270,16 @@ async def test_add_returns_false_when_the_users_key_is_taken(database: Database,
 
     clash = make_booking(second_event, user_id, quantity=2, idempotency_key="same")
     async with PgBookingUnitOfWork(database) as uow:
-        assert await uow.bookings.add(clash) is False
+        assert await add_one(uow.bookings, clash) is False
         # The statement did nothing and left the transaction usable.
         assert await uow.bookings.get(clash.id) is None
         assert await uow.bookings.by_key(user_id, "same") == original
         # Another user may use the same key; bookings without a key never clash.
-        assert await uow.bookings.add(
-            make_booking(organizer_event, other_user, idempotency_key="same")
+        assert await add_one(
+            uow.bookings, make_booking(organizer_event, other_user, idempotency_key="same")
         )
-        assert await uow.bookings.add(make_booking(organizer_event, user_id))
-        assert await uow.bookings.add(make_booking(organizer_event, user_id))
+        assert await add_one(uow.bookings, make_booking(organizer_event, user_id))
+        assert await add_one(uow.bookings, make_booking(organizer_event, user_id))
         await uow.commit()
     assert await db.fetchval("SELECT count(*) FROM bookings") == 4
     assert await db.fetchval("SELECT count(*) FROM bookings WHERE idempotency_key IS NULL") == 2
@@ -301,11 +311,11 @@ async def test_confirmed_quantity_sums_only_confirmed_of_that_user_and_event(
         make_booking(event_id, bob, quantity=6),
     )
     async with PgBookingUnitOfWork(database, readonly=True) as uow:
-        assert await uow.bookings.confirmed_quantity(event_id, ada) == 5
-        assert await uow.bookings.confirmed_quantity(elsewhere, ada) == 5
-        assert await uow.bookings.confirmed_quantity(event_id, bob) == 6
-        assert await uow.bookings.confirmed_quantity(elsewhere, bob) == 0
-        assert await uow.bookings.confirmed_quantity(uuid.uuid4(), ada) == 0
+        assert await held(uow.bookings, event_id, ada) == 5
+        assert await held(uow.bookings, elsewhere, ada) == 5
+        assert await held(uow.bookings, event_id, bob) == 6
+        assert await held(uow.bookings, elsewhere, bob) == 0
+        assert await held(uow.bookings, uuid.uuid4(), ada) == 0
 
 
 async def test_save_status_cancels(database: Database, db: DB) -> None:
@@ -325,7 +335,7 @@ async def test_save_status_cancels(database: Database, db: DB) -> None:
         assert got.updated_at == NOW + timedelta(hours=1)
         assert got.created_at == booking.created_at
         assert await uow.bookings.get(untouched.id) == untouched
-        assert await uow.bookings.confirmed_quantity(event_id, user_id) == 1
+        assert await held(uow.bookings, event_id, user_id) == 1
 
 
 async def _walk(
@@ -403,7 +413,7 @@ async def test_leaving_without_commit_rolls_everything_back(database: Database, 
     booking = make_booking(event_id, user_id, quantity=2, idempotency_key="k")
     async with PgBookingUnitOfWork(database) as uow:
         assert await uow.bookings.lock_inventory(event_id) == 5
-        assert await uow.bookings.add(booking)
+        assert await add_one(uow.bookings, booking)
         await uow.bookings.set_available(event_id, 3)
         assert await uow.bookings.get(booking.id) == booking  # visible inside
     assert await db.fetchval("SELECT count(*) FROM bookings") == 0
@@ -419,7 +429,7 @@ async def test_an_error_inside_rolls_back_and_propagates(database: Database, db:
     booking = make_booking(event_id, user_id)
     with pytest.raises(RuntimeError, match="boom"):
         async with PgBookingUnitOfWork(database) as uow:
-            assert await uow.bookings.add(booking)
+            assert await add_one(uow.bookings, booking)
             await uow.bookings.set_available(event_id, 4)
             raise RuntimeError("boom")
     assert await db.fetchval("SELECT count(*) FROM bookings") == 0
@@ -430,7 +440,7 @@ async def test_a_failed_statement_rolls_back_the_whole_unit(database: Database, 
     event_id, user_id = await add_event(db, database, capacity=5), await add_user(db)
     with pytest.raises(asyncpg.exceptions.CheckViolationError):
         async with PgBookingUnitOfWork(database) as uow:
-            assert await uow.bookings.add(make_booking(event_id, user_id))
+            assert await add_one(uow.bookings, make_booking(event_id, user_id))
             await uow.bookings.set_available(event_id, 6)
     assert await db.fetchval("SELECT count(*) FROM bookings") == 0
     # The connection went back to the pool clean: the next unit of work works.
@@ -444,7 +454,7 @@ async def test_connections_go_back_to_the_pool(database: Database, db: DB) -> No
         async with PgBookingUnitOfWork(database) as uow:
             await uow.bookings.lock_inventory(event_id)
         async with PgBookingUnitOfWork(database, readonly=True) as uow:
-            await uow.bookings.confirmed_quantity(event_id, user_id)
+            await held(uow.bookings, event_id, user_id)
     assert database.pool.get_size() <= 4
     assert database.pool.get_idle_size() == database.pool.get_size()
 
@@ -463,10 +473,10 @@ async def test_bookings_table_refuses_rows_the_domain_never_makes(
     for booking in bad:
         with pytest.raises(asyncpg.exceptions.CheckViolationError):
             async with PgBookingUnitOfWork(database) as uow:
-                await uow.bookings.add(booking)
+                await add_one(uow.bookings, booking)
     with pytest.raises(asyncpg.exceptions.ForeignKeyViolationError):
         async with PgBookingUnitOfWork(database) as uow:
-            await uow.bookings.add(make_booking(uuid.uuid4(), user_id))
+            await add_one(uow.bookings, make_booking(uuid.uuid4(), user_id))
     assert await db.fetchval("SELECT count(*) FROM bookings") == 0
 
 
@@ -480,14 +490,58 @@ async def test_a_connection_lost_inside_the_unit_of_work_is_unavailable(
     with pytest.raises(Unavailable):
         async with PgBookingUnitOfWork(database) as uow:
             assert await uow.bookings.lock_inventory(event_id) == 5
-            assert await uow.bookings.add(make_booking(event_id, user_id))
+            assert await add_one(uow.bookings, make_booking(event_id, user_id))
             await uow.bookings.set_available(event_id, 4)
             pid = await uow.connection.fetchval("SELECT pg_backend_pid()")
             assert await db.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
             if lost_before == "a statement":
-                await uow.bookings.confirmed_quantity(event_id, user_id)
+                await held(uow.bookings, event_id, user_id)
             await uow.commit()
     assert await db.fetchval("SELECT count(*) FROM bookings") == 0
     assert await inventory(db, event_id) == (5, 5)
     async with PgBookingUnitOfWork(database) as uow:
         assert await uow.bookings.lock_inventory(event_id) == 5
+
+
+# ----------------------------------------------------------------------------- batches
+
+
+async def test_add_many_inserts_a_batch_in_one_statement_and_skips_taken_keys(
+    database: Database, db: DB
+) -> None:
+    event_id = await add_event(db, database, capacity=50)
+    ada, bob = await add_user(db), await add_user(db)
+    await insert(database, make_booking(event_id, ada, idempotency_key="taken"))
+    batch = [
+        make_booking(event_id, ada, quantity=2, idempotency_key="a1"),
+        make_booking(event_id, bob, quantity=3),
+        make_booking(event_id, ada, quantity=1, idempotency_key="taken"),
+        make_booking(event_id, bob, quantity=4, idempotency_key="taken"),  # bob's own key
+    ]
+    async with PgBookingUnitOfWork(database) as uow:
+        assert await uow.bookings.add_many(batch) == 3
+        await uow.commit()
+    async with PgBookingUnitOfWork(database, readonly=True) as uow:
+        for booking in (batch[0], batch[1], batch[3]):
+            assert await uow.bookings.get(booking.id) == booking
+        assert await uow.bookings.get(batch[2].id) is None
+
+
+async def test_by_keys_and_confirmed_quantities_answer_for_many_at_once(
+    database: Database, db: DB
+) -> None:
+    event_id, elsewhere = await add_event(db, database), await add_event(db, database)
+    ada, bob, cy = await add_user(db), await add_user(db), await add_user(db)
+    a1 = make_booking(event_id, ada, quantity=2, idempotency_key="k")
+    b1 = make_booking(event_id, bob, quantity=3, idempotency_key="k")
+    b2 = make_booking(elsewhere, bob, quantity=1, idempotency_key="other")
+    gone = make_booking(event_id, ada, quantity=4, status=BookingStatus.CANCELLED)
+    await insert(database, a1, b1, b2, gone)
+    async with PgBookingUnitOfWork(database, readonly=True) as uow:
+        found = await uow.bookings.by_keys([(ada, "k"), (bob, "k"), (cy, "k"), (ada, "other")])
+        assert found == {(ada, "k"): a1, (bob, "k"): b1}
+        assert await uow.bookings.confirmed_quantities(event_id, [ada, bob, cy]) == {
+            ada: 2,
+            bob: 3,
+        }
+        assert await uow.bookings.confirmed_quantities(elsewhere, [ada, bob]) == {bob: 1}

@@ -277,6 +277,20 @@ class FakeBookingsRepository:
             if b.event_id == event_id and b.user_id == user_id and b.is_confirmed
         )
 
+    async def by_keys(self, slots: Sequence[tuple[UUID, str]]) -> dict[tuple[UUID, str], Booking]:
+        found = {slot: await self.by_key(*slot) for slot in slots}
+        return {slot: booking for slot, booking in found.items() if booking is not None}
+
+    async def confirmed_quantities(
+        self, event_id: UUID, user_ids: Sequence[UUID]
+    ) -> dict[UUID, int]:
+        held = {user_id: await self.confirmed_quantity(event_id, user_id) for user_id in user_ids}
+        return {user_id: quantity for user_id, quantity in held.items() if quantity}
+
+    async def add_many(self, bookings: Sequence[Booking]) -> int:
+        added = [await self.add(booking) for booking in bookings]
+        return sum(added)
+
     async def add(self, booking: Booking) -> bool:
         self.insert_attempts += 1
         key = booking.idempotency_key

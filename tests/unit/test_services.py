@@ -26,7 +26,7 @@ from goticket.booking.domain import (
 )
 from goticket.booking.domain import EventNotFound as BookingEventNotFound
 from goticket.booking.domain import NotEventManager as NotBookingsManager
-from goticket.booking.service import BookingService, DirectReserver
+from goticket.booking.service import BatchWriter, BookingService, DirectReserver
 from goticket.events.domain import (
     CapacityBelowBooked,
     Event,
@@ -441,7 +441,7 @@ class Bookings:
         self.uow = FakeBookingUow()
         self.catalog = FakeCatalog()
         self.clock = FakeClock()
-        self.reserver = DirectReserver(self.uow, self.clock)
+        self.reserver = DirectReserver(BatchWriter(self.uow, self.catalog, self.clock))
         self.service = BookingService(
             self.uow, self.catalog, self.reserver, self.clock, in_progress_wait=in_progress_wait
         )
@@ -885,6 +885,6 @@ def test_fakes_satisfy_the_ports() -> None:
     events_uow: EventsUowFactory = FakeEventsUow()
     booking_uow: BookingUowFactory = FakeBookingUow()
     catalog: EventCatalog = FakeCatalog()
-    reserver: Reserver = DirectReserver(booking_uow, FakeClock())
+    reserver: Reserver = DirectReserver(BatchWriter(booking_uow, catalog, FakeClock()))
     assert all(callable(f) for f in (accounts_uow, events_uow, booking_uow, catalog))
     assert isinstance(reserver, DirectReserver)

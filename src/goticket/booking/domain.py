@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
 from goticket.kit.auth import Principal
-from goticket.kit.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from goticket.kit.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 
 MAX_QUANTITY = 10
 IDEMPOTENCY_KEY_MAX = 255
@@ -182,3 +190,62 @@ def check_idempotency_key(key: str | None) -> None:
         raise InvalidInput.single(
             "Idempotency-Key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} printable ASCII characters"
         )
+
+
+Outcome = Booking | DomainError
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPlan:
+    """What one transaction does for a batch of requests on one event."""
+
+    outcomes: list[Outcome]  # one per request, in arrival order
+    created: list[Booking]  # the rows to insert
+    available: int  # the event's available spots after the batch
+
+
+def plan_batch(
+    terms: BookingTerms,
+    requests: Sequence[BookRequest],
+    *,
+    available: int,
+    user_confirmed: Mapping[UUID, int],
+    existing: Mapping[tuple[UUID, str], Booking],
+    now: datetime,
+    new_id: Callable[[], UUID],
+) -> BatchPlan:
+    """Decide a batch in arrival order against the locked inventory, exactly as if each request
+    had run alone in that order: replays first, then the end time, the per-user limit (counting
+    what earlier requests of the batch took) and the stock."""
+    confirmed = dict(user_confirmed)
+    outcomes: list[Outcome] = []
+    created: list[Booking] = []
+    decided: dict[tuple[UUID, str], Outcome] = {}
+    for request in requests:
+        slot = (request.user_id, request.idempotency_key) if request.idempotency_key else None
+        outcome: Outcome
+        try:
+            if slot is not None and slot in existing:
+                outcome = replay(existing[slot], request)
+            elif slot is not None and slot in decided:
+                # The same key twice in one batch: the second gets the first one's answer.
+                earlier = decided[slot]
+                outcome = replay(earlier, request) if isinstance(earlier, Booking) else earlier
+            else:
+                check_not_ended(terms, now)
+                check_allocation(
+                    terms,
+                    request,
+                    available=available,
+                    user_confirmed=confirmed.get(request.user_id, 0),
+                )
+                outcome = new_booking(new_id(), request, terms, now)
+                created.append(outcome)
+                available -= request.quantity
+                confirmed[request.user_id] = confirmed.get(request.user_id, 0) + request.quantity
+        except DomainError as error:
+            outcome = error
+        if slot is not None:
+            decided.setdefault(slot, outcome)
+        outcomes.append(outcome)
+    return BatchPlan(outcomes, created, available)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Self
 from uuid import UUID
 
@@ -66,34 +67,51 @@ class PgBookingsRepository:
         )
         return _booking(row) if row else None
 
-    async def confirmed_quantity(self, event_id: UUID, user_id: UUID) -> int:
-        total = await self._conn.fetchval(
-            """SELECT coalesce(sum(quantity), 0) FROM bookings
-               WHERE event_id = $1 AND user_id = $2 AND status = 'confirmed'""",
-            event_id,
-            user_id,
+    async def by_keys(self, slots: Sequence[tuple[UUID, str]]) -> dict[tuple[UUID, str], Booking]:
+        rows = await self._conn.fetch(
+            f"""SELECT {_COLUMNS} FROM bookings
+                WHERE (user_id, idempotency_key) IN (
+                    SELECT * FROM unnest($1::uuid[], $2::text[]))""",
+            [user_id for user_id, _ in slots],
+            [key for _, key in slots],
         )
-        return int(total)
+        bookings = [_booking(row) for row in rows]
+        return {(b.user_id, b.idempotency_key): b for b in bookings if b.idempotency_key}
 
-    async def add(self, booking: Booking) -> bool:
-        inserted = await self._conn.fetchval(
-            f"""INSERT INTO bookings ({_COLUMNS})
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                ON CONFLICT (user_id, idempotency_key) DO NOTHING
-                RETURNING true""",
-            booking.id,
-            booking.event_id,
-            booking.user_id,
-            booking.quantity,
-            booking.status.value,
-            booking.total_price,
-            booking.currency,
-            booking.idempotency_key,
-            booking.request_hash,
-            booking.created_at,
-            booking.updated_at,
+    async def confirmed_quantities(
+        self, event_id: UUID, user_ids: Sequence[UUID]
+    ) -> dict[UUID, int]:
+        rows = await self._conn.fetch(
+            """SELECT user_id, sum(quantity) AS held FROM bookings
+               WHERE event_id = $1 AND user_id = ANY($2::uuid[]) AND status = 'confirmed'
+               GROUP BY user_id""",
+            event_id,
+            list(user_ids),
         )
-        return bool(inserted)
+        return {row["user_id"]: int(row["held"]) for row in rows}
+
+    async def add_many(self, bookings: Sequence[Booking]) -> int:
+        # One statement for the whole batch: unnest() turns parallel arrays into rows.
+        inserted = await self._conn.fetch(
+            f"""INSERT INTO bookings ({_COLUMNS})
+                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[],
+                                     $6::bigint[], $7::text[], $8::text[], $9::text[],
+                                     $10::timestamptz[], $11::timestamptz[])
+                ON CONFLICT (user_id, idempotency_key) DO NOTHING
+                RETURNING 1""",
+            [b.id for b in bookings],
+            [b.event_id for b in bookings],
+            [b.user_id for b in bookings],
+            [b.quantity for b in bookings],
+            [b.status.value for b in bookings],
+            [b.total_price for b in bookings],
+            [b.currency for b in bookings],
+            [b.idempotency_key for b in bookings],
+            [b.request_hash for b in bookings],
+            [b.created_at for b in bookings],
+            [b.updated_at for b in bookings],
+        )
+        return len(inserted)
 
     async def get(self, booking_id: UUID) -> Booking | None:
         row = await self._conn.fetchrow(

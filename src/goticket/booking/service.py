@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 from uuid import UUID
@@ -16,18 +16,17 @@ from goticket.booking.domain import (
     BookingTerms,
     BookRequest,
     EventNotFound,
+    Outcome,
     RequestInProgress,
     can_see,
-    check_allocation,
     check_idempotency_key,
-    check_not_ended,
     check_quantity,
     ensure_can_list,
-    new_booking,
-    replay,
+    plan_batch,
 )
 from goticket.kit.auth import Principal
 from goticket.kit.clock import Clock
+from goticket.kit.errors import Unavailable
 from goticket.kit.pagination import Page, Position
 
 
@@ -37,9 +36,14 @@ class BookingsRepository(Protocol):
 
     async def set_available(self, event_id: UUID, available: int) -> None: ...
     async def by_key(self, user_id: UUID, key: str) -> Booking | None: ...
-    async def confirmed_quantity(self, event_id: UUID, user_id: UUID) -> int: ...
-    async def add(self, booking: Booking) -> bool:
-        """Insert; False when the user's idempotency key is already taken."""
+    async def by_keys(
+        self, slots: Sequence[tuple[UUID, str]]
+    ) -> dict[tuple[UUID, str], Booking]: ...
+    async def confirmed_quantities(
+        self, event_id: UUID, user_ids: Sequence[UUID]
+    ) -> dict[UUID, int]: ...
+    async def add_many(self, bookings: Sequence[Booking]) -> int:
+        """Insert in one statement; how many rows went in (a taken idempotency key is skipped)."""
 
     async def get(self, booking_id: UUID) -> Booking | None: ...
     async def save_status(self, booking: Booking) -> None: ...
@@ -63,49 +67,92 @@ EventCatalog = Callable[[UUID], Awaitable[BookingTerms | None]]
 
 
 class Reserver(Protocol):
-    async def reserve(self, request: BookRequest, terms: BookingTerms) -> Booking:
+    async def reserve(self, request: BookRequest) -> Booking:
         """Commit a booking for ``request`` (or return the one its key already made)."""
+
+    def released(self, event_id: UUID) -> None:
+        """Spots of ``event_id`` went back on sale (a cancellation)."""
+
+
+class BatchWriter:
+    """ONE transaction for a batch of requests on one event: lock the inventory row, read the
+    idempotency keys and per-user totals the batch needs, decide every request in arrival order,
+    insert all new bookings with one statement, update ``available`` once, commit.
+
+    The row lock serialises every writer of the event (across processes too), which is what makes
+    the per-user limit and the idempotency check race-free: the reads happen after it is granted.
+    """
+
+    _ATTEMPTS = 3
+
+    def __init__(self, uow: UnitOfWorkFactory, catalog: EventCatalog, clock: Clock) -> None:
+        self._uow = uow
+        self._catalog = catalog
+        self._clock = clock
+
+    async def commit(self, event_id: UUID, requests: Sequence[BookRequest]) -> list[Outcome]:
+        # The event's terms are read once per batch, not per request, and fresh each time: an
+        # edit (end time, price, limit) applies to every batch that starts after it committed,
+        # whichever process made it.
+        terms = await self._catalog(event_id)
+        if terms is None:
+            return [EventNotFound("no such event") for _ in requests]
+        for _ in range(self._ATTEMPTS):
+            outcomes = await self._attempt(event_id, terms, requests)
+            if outcomes is not None:
+                return outcomes
+        raise Unavailable("idempotency keys kept colliding; retry shortly")
+
+    async def find(self, user_id: UUID, key: str) -> Booking | None:
+        async with self._uow(readonly=True) as uow:
+            return await uow.bookings.by_key(user_id, key)
+
+    async def _attempt(
+        self, event_id: UUID, terms: BookingTerms, requests: Sequence[BookRequest]
+    ) -> list[Outcome] | None:
+        async with self._uow() as uow:
+            repo = uow.bookings
+            available = await repo.lock_inventory(event_id)
+            if available is None:
+                return [EventNotFound("no such event") for _ in requests]
+            slots = list({(r.user_id, r.idempotency_key) for r in requests if r.idempotency_key})
+            existing = await repo.by_keys(slots) if slots else {}
+            limited = list({r.user_id for r in requests}) if terms.max_per_user is not None else []
+            confirmed = await repo.confirmed_quantities(event_id, limited) if limited else {}
+            plan = plan_batch(
+                terms,
+                requests,
+                available=available,
+                user_confirmed=confirmed,
+                existing=existing,
+                now=self._clock.now(),
+                new_id=uuid.uuid4,
+            )
+            if plan.created:
+                if await repo.add_many(plan.created) < len(plan.created):
+                    # A key was just used by the same user on another event: no lock we hold
+                    # covered it, the unique constraint did, and the insert waited for that
+                    # transaction to commit. Roll back and decide again: it is visible now.
+                    return None
+                await repo.set_available(event_id, plan.available)
+                await uow.commit()
+        return plan.outcomes
 
 
 class DirectReserver:
-    """One transaction per request: lock the event's inventory row, decide, write, commit.
+    """One transaction per request (``GOTICKET_ENGINE=off``): a batch of one, every time."""
 
-    The row lock serialises every booking of one event, which is what makes the per-user limit
-    and the idempotency check race-free (the reads happen after the lock is granted).
-    """
+    def __init__(self, writer: BatchWriter) -> None:
+        self._writer = writer
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
-        self._uow = uow
-        self._clock = clock
+    async def reserve(self, request: BookRequest) -> Booking:
+        (outcome,) = await self._writer.commit(request.event_id, [request])
+        if isinstance(outcome, Booking):
+            return outcome
+        raise outcome
 
-    async def reserve(self, request: BookRequest, terms: BookingTerms) -> Booking:
-        key = request.idempotency_key
-        async with self._uow() as uow:
-            repo = uow.bookings
-            available = await repo.lock_inventory(request.event_id)
-            if available is None:
-                raise EventNotFound("no such event")
-            if key is not None and (existing := await repo.by_key(request.user_id, key)):
-                return replay(existing, request)
-            check_not_ended(terms, self._clock.now())
-            user_confirmed = (
-                await repo.confirmed_quantity(request.event_id, request.user_id)
-                if terms.max_per_user is not None
-                else 0
-            )
-            check_allocation(terms, request, available=available, user_confirmed=user_confirmed)
-            booking = new_booking(uuid.uuid4(), request, terms, self._clock.now())
-            if not await repo.add(booking):
-                # The same key was just used by this user on another event: no lock we hold
-                # covered it, the unique constraint did. The insert waited for that transaction
-                # to commit, so this statement (READ COMMITTED) sees its booking.
-                assert key is not None
-                existing = await repo.by_key(request.user_id, key)
-                assert existing is not None, "a key conflict implies a committed booking"
-                return replay(existing, request)
-            await repo.set_available(request.event_id, available - request.quantity)
-            await uow.commit()
-        return booking
+    def released(self, event_id: UUID) -> None:
+        pass  # nothing cached
 
 
 class BookingService:
@@ -151,10 +198,7 @@ class BookingService:
             done.set()
 
     async def _book(self, request: BookRequest) -> Booking:
-        terms = await self._catalog(request.event_id)
-        if terms is None:
-            raise EventNotFound("no such event")
-        return await self._reserver.reserve(request, terms)
+        return await self._reserver.reserve(request)
 
     async def get(self, actor: Principal, booking_id: UUID) -> Booking:
         async with self._uow(readonly=True) as uow:
@@ -182,6 +226,7 @@ class BookingService:
             await repo.save_status(cancelled)
             await repo.set_available(booking.event_id, available + cancelled.quantity)
             await uow.commit()
+        self._reserver.released(booking.event_id)
         return cancelled
 
     async def list_mine(
