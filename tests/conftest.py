@@ -124,3 +124,54 @@ async def client(
 @pytest.fixture
 def api(client: httpx.AsyncClient, settings: Settings, database_url: str) -> Api:
     return Api(client, settings, database_url)
+
+
+# ------------------------------------------------- the reservation engine on and off, side by side
+
+
+@pytest.fixture(scope="session")
+async def app_engine_off(settings: Settings) -> AsyncIterator[RequestContext]:
+    """The same app as ``app`` with ``GOTICKET_ENGINE=off``: one transaction per request."""
+    application = create_app(settings.model_copy(update={"engine": "off"}))
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        async with application.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run_lifespan())
+    await asyncio.wait({task, asyncio.create_task(started.wait())}, return_when="FIRST_COMPLETED")
+    if task.done():
+        task.result()
+    yield application
+    stop.set()
+    await task
+
+
+@pytest.fixture
+def engine_mode(request: pytest.FixtureRequest) -> str:
+    """``"on"`` unless a test asks otherwise, e.g. for both modes:
+    ``@pytest.mark.parametrize("engine_mode", ["on", "off"], indirect=True)``."""
+    mode: str = getattr(request, "param", "on")
+    assert mode in ("on", "off"), mode
+    return mode
+
+
+@pytest.fixture
+def app_in_mode(engine_mode: str, request: pytest.FixtureRequest) -> RequestContext:
+    """The session app for ``engine_mode``; the engine-off one starts only if a test needs it."""
+    application: RequestContext = request.getfixturevalue(
+        "app" if engine_mode == "on" else "app_engine_off"
+    )
+    return application
+
+
+@pytest.fixture
+async def api_in_mode(
+    app_in_mode: RequestContext, db: asyncpg.Connection[Any], settings: Settings, database_url: str
+) -> AsyncIterator[Api]:
+    """Like ``api``, against the app of ``engine_mode``."""
+    transport = httpx.ASGITransport(app=app_in_mode)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goticket.test") as http:
+        yield Api(http, settings, database_url)

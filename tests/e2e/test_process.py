@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import psutil  # type: ignore[import-untyped]  # no stubs in the dev environment
+import psutil
 import psycopg
 import pytest
 

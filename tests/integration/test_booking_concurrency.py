@@ -1,5 +1,8 @@
 """The booking promises under concurrency: many requests at once through the in-process app, the
-invariant checked in SQL after each burst (capacity = available + Σ confirmed quantity)."""
+invariant checked in SQL after each burst (capacity = available + Σ confirmed quantity).
+
+Every scenario over HTTP runs twice: with the reservation engine (group commit) and without it
+(one transaction per request); the promises are the same."""
 
 from __future__ import annotations
 
@@ -36,6 +39,15 @@ from tests.bookings_support import (
 from tests.support import Actor, Api
 
 Send = Callable[[Actor, str, int, str | None], Awaitable[httpx.Response]]
+ENGINE_ON_AND_OFF = pytest.mark.parametrize(
+    "engine_mode", ["on", "off"], ids=["engine-on", "engine-off"], indirect=True
+)
+
+
+@pytest.fixture
+def api(api_in_mode: Api) -> Api:
+    """Requests of this module go to the app of ``engine_mode`` (on, unless a test runs both)."""
+    return api_in_mode
 
 
 def problem_code(response: httpx.Response) -> str:
@@ -59,6 +71,7 @@ async def confirmed_by_user(db: DB, event_id: str) -> dict[str, int]:
     return {r["user_id"]: int(r["spots"]) for r in rows}
 
 
+@ENGINE_ON_AND_OFF
 async def test_200_buyers_for_100_spots_get_exactly_100(api: Api, db: DB) -> None:
     event = await api.event(capacity=100)
     buyers = await users(api, 200)
@@ -79,6 +92,7 @@ async def test_200_buyers_for_100_spots_get_exactly_100(api: Api, db: DB) -> Non
     await assert_invariant(db)
 
 
+@ENGINE_ON_AND_OFF
 async def test_mixed_quantities_never_oversell(api: Api, db: DB) -> None:
     event = await api.event(capacity=50)
     buyers = await users(api, 60)
@@ -104,6 +118,7 @@ async def test_mixed_quantities_never_oversell(api: Api, db: DB) -> None:
     await assert_invariant(db)
 
 
+@ENGINE_ON_AND_OFF
 async def test_one_user_firing_50_requests_gets_max_per_user(api: Api, db: DB) -> None:
     event = await api.event(capacity=100, maxPerUser=4)
     fan = await api.user()
@@ -117,6 +132,7 @@ async def test_one_user_firing_50_requests_gets_max_per_user(api: Api, db: DB) -
     await assert_invariant(db)
 
 
+@ENGINE_ON_AND_OFF
 async def test_many_users_each_firing_many_requests_respect_the_limit(api: Api, db: DB) -> None:
     event = await api.event(capacity=100, maxPerUser=3)
     fans = await users(api, 8)
@@ -152,6 +168,7 @@ async def _check_single_booking_answers(
     return booking_id
 
 
+@ENGINE_ON_AND_OFF
 async def test_20_requests_with_one_idempotency_key_book_once(api: Api, db: DB) -> None:
     event = await api.event(capacity=50)
     fan = await api.user()
@@ -169,6 +186,7 @@ async def test_20_requests_with_one_idempotency_key_book_once(api: Api, db: DB) 
     await assert_invariant(db)
 
 
+@ENGINE_ON_AND_OFF
 async def test_many_users_each_retrying_their_key_book_once_each(api: Api, db: DB) -> None:
     event = await api.event(capacity=100)
     fans = await users(api, 10)
@@ -187,6 +205,7 @@ async def test_many_users_each_retrying_their_key_book_once_each(api: Api, db: D
     await assert_invariant(db)
 
 
+@ENGINE_ON_AND_OFF
 async def test_concurrent_cancels_and_books_keep_the_invariant(api: Api, db: DB) -> None:
     organizer = await api.user(Role.ORGANIZER)
     event = await api.event(organizer, capacity=20)
@@ -239,6 +258,7 @@ async def test_concurrent_cancels_and_books_keep_the_invariant(api: Api, db: DB)
         assert await available_spots(api, event["id"]) == 20 - booked, round_no
 
 
+@ENGINE_ON_AND_OFF
 @pytest.mark.parametrize("same_event", [False, True], ids=["two-events", "two-quantities"])
 async def test_one_key_sent_at_once_with_two_requests_books_one(
     api: Api, db: DB, same_event: bool
@@ -265,6 +285,7 @@ async def test_one_key_sent_at_once_with_two_requests_books_one(
     await assert_invariant(db)
 
 
+@ENGINE_ON_AND_OFF
 async def test_one_key_sent_at_once_to_the_same_event_twice_is_one_booking(
     api: Api, db: DB
 ) -> None:
@@ -277,6 +298,7 @@ async def test_one_key_sent_at_once_to_the_same_event_twice_is_one_booking(
     assert assert_booked(a) == assert_booked(b)
     assert await booking_rows(db) == 1
     assert await available_spots(api, event["id"]) == 7
+    await assert_invariant(db)
 
 
 # ------------------------------------------------- two API processes sharing one database
@@ -286,8 +308,10 @@ async def test_one_key_sent_at_once_to_the_same_event_twice_is_one_booking(
 
 
 @pytest.fixture
-async def second_process(settings: Settings, db: DB) -> AsyncIterator[httpx.AsyncClient]:
-    application = create_app(settings)
+async def second_process(
+    settings: Settings, db: DB, engine_mode: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    application = create_app(settings.model_copy(update={"engine": engine_mode}))
     started, stop = asyncio.Event(), asyncio.Event()
 
     async def run_lifespan() -> None:
@@ -320,6 +344,7 @@ def sender(http: httpx.AsyncClient) -> Send:
     return send
 
 
+@ENGINE_ON_AND_OFF
 async def test_two_processes_never_oversell(
     api: Api, db: DB, second_process: httpx.AsyncClient
 ) -> None:
@@ -337,6 +362,7 @@ async def test_two_processes_never_oversell(
     await assert_invariant(db)
 
 
+@ENGINE_ON_AND_OFF
 async def test_two_processes_one_key_same_request_book_once(
     api: Api, db: DB, second_process: httpx.AsyncClient
 ) -> None:
@@ -354,6 +380,7 @@ async def test_two_processes_one_key_same_request_book_once(
     await assert_invariant(db)
 
 
+@ENGINE_ON_AND_OFF
 async def test_two_processes_one_key_two_events_book_once(
     api: Api, db: DB, second_process: httpx.AsyncClient
 ) -> None:
@@ -376,6 +403,7 @@ async def test_two_processes_one_key_two_events_book_once(
     await assert_invariant(db)
 
 
+@ENGINE_ON_AND_OFF
 async def test_two_processes_per_user_limit_holds(
     api: Api, db: DB, second_process: httpx.AsyncClient
 ) -> None:
@@ -390,6 +418,7 @@ async def test_two_processes_per_user_limit_holds(
     await assert_invariant(db)
 
 
+@ENGINE_ON_AND_OFF
 async def test_two_processes_cancel_one_booking_once(
     api: Api, db: DB, second_process: httpx.AsyncClient
 ) -> None:
@@ -416,6 +445,7 @@ async def test_two_processes_cancel_one_booking_once(
     await assert_invariant(db)
 
 
+@ENGINE_ON_AND_OFF
 async def test_capacity_changes_during_a_sale_keep_the_invariant(api: Api, db: DB) -> None:
     organizer = await api.user(Role.ORGANIZER)
     event = await api.event(organizer, capacity=30)

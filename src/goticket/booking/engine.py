@@ -44,6 +44,7 @@ class _Lane:
     pending: deque[_Ticket] = field(default_factory=deque)
     task: asyncio.Task[None] | None = None
     sold_out_until: float = 0.0
+    releases: int = 0  # how many times spots came back: a batch decided before one is stale
 
 
 class ReservationEngine:
@@ -91,6 +92,7 @@ class ReservationEngine:
         lane = self._lanes.get(event_id)
         if lane is not None:
             lane.sold_out_until = 0.0
+            lane.releases += 1
 
     async def _refuse_sold_out(self, request: BookRequest) -> Booking:
         # Known sold out: refused from memory. A retry of a booking that did go through must
@@ -117,7 +119,19 @@ class ReservationEngine:
                 self._lanes.pop(event_id, None)
 
     async def _run(self, event_id: UUID, lane: _Lane, batch: list[_Ticket]) -> None:
+        try:
+            await self._decide(event_id, lane, batch)
+        finally:
+            # Whatever went wrong above, no caller of this batch is left waiting.
+            for ticket in batch:
+                if not ticket.future.done():
+                    ticket.future.set_exception(Unavailable("the booking failed; retry shortly"))
+                    if ticket.abandoned:
+                        ticket.future.exception()  # nobody awaits it: mark it retrieved
+
+    async def _decide(self, event_id: UUID, lane: _Lane, batch: list[_Ticket]) -> None:
         requests = [ticket.request for ticket in batch]
+        releases = lane.releases
         try:
             outcomes = await self._writer.commit(event_id, requests)
         except Unavailable as error:
@@ -137,7 +151,9 @@ class ReservationEngine:
                 ticket.future.set_result(outcome)
             else:
                 ticket.future.set_exception(outcome)
-        if sold_out:
+        if sold_out and lane.releases == releases:
+            # Unless spots came back (a cancellation) while the batch was out: then its
+            # "sold out" is already stale and must not hide them.
             lane.sold_out_until = self._monotonic() + self._sold_out_ttl
 
     async def _alone(self, event_id: UUID, ticket: _Ticket) -> Outcome:

@@ -10,6 +10,9 @@ import asyncpg
 import asyncpg.pool
 
 from goticket.kit.errors import Unavailable
+from goticket.kit.logging import get_logger
+
+log = get_logger("goticket.db")
 
 Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
@@ -51,6 +54,10 @@ class Database:
             self._dsn,
             min_size=min(self._min_size, self._max_size),
             max_size=self._max_size,
+            # asyncpg's default reset sends "RESET ALL; UNLISTEN *; ..." on every release: a
+            # round trip per request. Sessions here never change state (no SET, LISTEN or
+            # session advisory locks), and an open transaction is still rolled back by asyncpg.
+            reset=_keep_session,
             server_settings={
                 "application_name": "goticket",
                 "jit": "off",
@@ -80,6 +87,10 @@ class Database:
 
     async def release(self, connection: Connection) -> None:
         await self.pool.release(connection)
+
+
+async def _keep_session(_: asyncpg.Connection[asyncpg.Record]) -> None:
+    return None
 
 
 class UnitOfWork:
@@ -153,6 +164,15 @@ class UnitOfWork:
                     if not connection.is_closed():
                         await self._transaction.rollback()
         finally:
-            await self._database.release(connection)
+            await self._release(connection)
         if exc is not None and isinstance(exc, CONNECTION_ERRORS):
             raise Unavailable("the database connection was lost, retry shortly") from exc
+
+    async def _release(self, connection: Connection) -> None:
+        # Once a COMMIT went through, nothing may turn the outcome into an error: a caller that
+        # saw one could decide the same requests again. A connection the pool cannot reset is
+        # replaced by the pool; the unit of work's own outcome stands.
+        try:
+            await self._database.release(connection)
+        except Exception:
+            log.warning("could not return a connection to the pool", exc_info=True)
