@@ -422,3 +422,32 @@ def test_collect_errors_reports_a_rule_across_fields_as_body(
     raw: dict[str, Any], expected: list[FieldError]
 ) -> None:
     assert collect_errors(Window, raw) == expected
+
+
+def test_a_verified_token_is_remembered_only_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    codec = TokenCodec("k" * 40, issuer="goticket", audience="goticket-api", ttl_seconds=60)
+    now = datetime.now(UTC)
+    principal = Principal(uuid.uuid4(), Role.ORGANIZER)
+    token = codec.issue(principal, now).token
+    assert codec.verify(token) == principal
+    assert codec.verify(token) == principal  # the remembered answer
+    later = now.timestamp() + 61
+    monkeypatch.setattr("goticket.kit.tokens.time.time", lambda: later)
+    monkeypatch.setattr(jwt.api_jwt, "datetime", _FrozenDatetime(later))
+    with pytest.raises(AuthenticationFailed):
+        codec.verify(token)
+
+
+class _FrozenDatetime:
+    """Stands in for ``datetime`` inside PyJWT so that its expiry check sees ``at``."""
+
+    def __init__(self, at: float) -> None:
+        self._at = at
+
+    def now(self, tz: Any = None) -> datetime:
+        return datetime.fromtimestamp(self._at, tz=tz)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(datetime, name)
