@@ -12,7 +12,6 @@ from goticket.kit.auth import Role
 from tests.support import Actor, Api
 
 DB: TypeAlias = "asyncpg.Connection[Any]"
-PROBLEM_JSON = "application/problem+json"
 BOOKING_FIELDS = {
     "id",
     "eventId",
@@ -24,17 +23,6 @@ BOOKING_FIELDS = {
     "createdAt",
     "updatedAt",
 }
-
-
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """``response`` is an RFC 9457 problem of ``status`` whose type ends in ``/code``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
-    body: dict[str, Any] = response.json()
-    assert body["type"].endswith("/" + code), body
-    assert body["status"] == status, body
-    assert body["title"], body
-    return body
 
 
 def assert_booked(response: httpx.Response) -> dict[str, Any]:

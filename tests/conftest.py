@@ -3,7 +3,6 @@ migrations; every test that touches it starts from empty tables."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
 import uuid
@@ -16,12 +15,11 @@ import httpx
 import psycopg
 import pytest
 
-from goticket.app import create_app
 from goticket.config import Settings
 from goticket.kit.embedded import EmbeddedPostgres
 from goticket.kit.http import RequestContext
 from goticket.kit.migrate import upgrade
-from tests.support import Api
+from tests.support import Api, serving
 
 TABLES = "bookings, event_inventory, events, users"
 
@@ -82,23 +80,8 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
 
 @pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[RequestContext]:
-    application = create_app(settings)
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def run_lifespan() -> None:
-        # The lifespan must be entered and left in one task (anyio's rule), and fixture setup
-        # and teardown may run in different ones: a task of its own holds it open.
-        async with application.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(run_lifespan())
-    await asyncio.wait({task, asyncio.create_task(started.wait())}, return_when="FIRST_COMPLETED")
-    if task.done():
-        task.result()
-    yield application
-    stop.set()
-    await task
+    async with serving(settings) as application:
+        yield application
 
 
 @pytest.fixture
@@ -132,21 +115,8 @@ def api(client: httpx.AsyncClient, settings: Settings, database_url: str) -> Api
 @pytest.fixture(scope="session")
 async def app_engine_off(settings: Settings) -> AsyncIterator[RequestContext]:
     """The same app as ``app`` with ``GOTICKET_ENGINE=off``: one transaction per request."""
-    application = create_app(settings.model_copy(update={"engine": "off"}))
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def run_lifespan() -> None:
-        async with application.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(run_lifespan())
-    await asyncio.wait({task, asyncio.create_task(started.wait())}, return_when="FIRST_COMPLETED")
-    if task.done():
-        task.result()
-    yield application
-    stop.set()
-    await task
+    async with serving(settings.model_copy(update={"engine": "off"})) as application:
+        yield application
 
 
 @pytest.fixture

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -14,13 +17,43 @@ import httpx
 from goticket.accounts.repository import PgAccountsUnitOfWork
 from goticket.accounts.security import Argon2Hasher
 from goticket.accounts.service import AccountService
+from goticket.app import create_app
 from goticket.config import Settings
 from goticket.kit.auth import Role
 from goticket.kit.clock import SystemClock
 from goticket.kit.db import Database
+from goticket.kit.http import RequestContext
 from goticket.kit.tokens import TokenCodec
 
 _counter = itertools.count(1)
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[RequestContext]:
+    """``create_app(settings)`` with its lifespan running, like one worker process.
+
+    The lifespan must be entered and left in one task (anyio's rule), and fixture setup and
+    teardown may run in different ones: a task of its own holds it open.
+    """
+    application = create_app(settings)
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        async with application.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run_lifespan())
+    await asyncio.wait({task, asyncio.create_task(started.wait())}, return_when="FIRST_COMPLETED")
+    if task.done():
+        task.result()
+    try:
+        yield application
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
 PASSWORD = "correct horse battery"
 
 
@@ -128,3 +161,23 @@ class Api:
             headers["Idempotency-Key"] = key
         body = {} if quantity is None else {"quantity": quantity}
         return await self.http.post(f"/events/{event_id}/bookings", json=body, headers=headers)
+
+
+PROBLEM_JSON = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int, name: str) -> dict[str, Any]:
+    """``response`` is an RFC 9457 problem with ``status`` whose type URI ends in ``name``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status, body
+    assert body["type"].startswith("https://"), body
+    assert body["type"].endswith("/" + name), body
+    assert isinstance(body["title"], str), body
+    assert body["title"], body
+    return body
+
+
+def error_fields(body: dict[str, Any]) -> set[str]:
+    return {error["field"] for error in body.get("errors", [])}

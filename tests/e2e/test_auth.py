@@ -15,27 +15,9 @@ import jwt
 import pytest
 
 from goticket.config import Settings
-from tests.support import PASSWORD, Api
+from tests.support import PASSWORD, PROBLEM_JSON, Api, assert_problem, error_fields
 
-PROBLEM_JSON = "application/problem+json"
 USER_FIELDS = {"id", "email", "name", "role", "createdAt"}
-
-
-def assert_problem(response: httpx.Response, status: int, name: str) -> dict[str, Any]:
-    """``response`` is an RFC 9457 problem with ``status`` whose type URI ends in ``name``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith("https://")
-    assert body["type"].endswith("/" + name)
-    assert isinstance(body["title"], str)
-    assert body["title"]
-    return body
-
-
-def error_fields(body: dict[str, Any]) -> set[str]:
-    return {error["field"] for error in body.get("errors", [])}
 
 
 def assert_unauthorized(response: httpx.Response) -> None:

@@ -16,12 +16,11 @@ from tests.bookings_support import (
     DB,
     assert_booked,
     assert_invariant,
-    assert_problem,
     available_spots,
     booking_rows,
     walk,
 )
-from tests.support import Actor, Api
+from tests.support import Actor, Api, assert_problem
 
 
 def bookings_of(event: dict[str, Any]) -> str:

@@ -10,9 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support import Actor, Api, event_body
+from tests.support import Actor, Api, assert_problem, error_fields, event_body
 
-PROBLEM_JSON = "application/problem+json"
 EVENT_FIELDS = {
     "id",
     "organizerId",
@@ -36,23 +35,6 @@ MALFORMED_IDS = [
     "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz",
 ]
 BASE = datetime(2031, 3, 1, 18, 0, tzinfo=UTC)
-
-
-def assert_problem(response: httpx.Response, status: int, name: str) -> dict[str, Any]:
-    """``response`` is an RFC 9457 problem with ``status`` whose type URI ends in ``name``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith("https://")
-    assert body["type"].endswith("/" + name)
-    assert isinstance(body["title"], str)
-    assert body["title"]
-    return body
-
-
-def error_fields(body: dict[str, Any]) -> set[str]:
-    return {error["field"] for error in body.get("errors", [])}
 
 
 def at(value: str) -> datetime:

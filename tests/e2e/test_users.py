@@ -10,26 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.support import Actor, Api, event_body
-
-PROBLEM_JSON = "application/problem+json"
-
-
-def assert_problem(response: httpx.Response, status: int, name: str) -> dict[str, Any]:
-    """``response`` is an RFC 9457 problem with ``status`` whose type URI ends in ``name``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["type"].startswith("https://")
-    assert body["type"].endswith("/" + name)
-    assert isinstance(body["title"], str)
-    assert body["title"]
-    return body
-
-
-def error_fields(body: dict[str, Any]) -> set[str]:
-    return {error["field"] for error in body.get("errors", [])}
+from tests.support import Actor, Api, assert_problem, error_fields, event_body
 
 
 def token_role(token: str) -> str:

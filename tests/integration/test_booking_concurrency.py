@@ -18,7 +18,6 @@ from uuid import UUID
 import httpx
 import pytest
 
-from goticket.app import create_app
 from goticket.booking.domain import Booking, BookingTerms, BookRequest, RequestInProgress
 from goticket.booking.repository import PgBookingUnitOfWork
 from goticket.booking.service import BatchWriter, BookingService, DirectReserver, Reserver
@@ -31,12 +30,11 @@ from tests.bookings_support import (
     DB,
     assert_booked,
     assert_invariant,
-    assert_problem,
     available_spots,
     booking_rows,
     users,
 )
-from tests.support import Actor, Api
+from tests.support import Actor, Api, assert_problem, serving
 
 Send = Callable[[Actor, str, int, str | None], Awaitable[httpx.Response]]
 ENGINE_ON_AND_OFF = pytest.mark.parametrize(
@@ -311,25 +309,10 @@ async def test_one_key_sent_at_once_to_the_same_event_twice_is_one_booking(
 async def second_process(
     settings: Settings, db: DB, engine_mode: str
 ) -> AsyncIterator[httpx.AsyncClient]:
-    application = create_app(settings.model_copy(update={"engine": engine_mode}))
-    started, stop = asyncio.Event(), asyncio.Event()
-
-    async def run_lifespan() -> None:
-        async with application.lifespan():
-            started.set()
-            await stop.wait()
-
-    task = asyncio.create_task(run_lifespan())
-    await asyncio.wait({task, asyncio.create_task(started.wait())}, return_when="FIRST_COMPLETED")
-    if task.done():
-        task.result()
-    transport = httpx.ASGITransport(app=application)
-    try:
+    async with serving(settings.model_copy(update={"engine": engine_mode})) as application:
+        transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://second.test") as http:
             yield http
-    finally:
-        stop.set()
-        await task
 
 
 def sender(http: httpx.AsyncClient) -> Send:

@@ -14,17 +14,15 @@ import asyncpg
 import httpx
 import pytest
 
-from goticket.app import create_app
 from goticket.config import Settings
 from tests.bookings_support import (
     DB,
     assert_booked,
     assert_invariant,
-    assert_problem,
     booking_rows,
     users,
 )
-from tests.support import Actor, Api
+from tests.support import Actor, Api, assert_problem, serving
 
 StartApp = Callable[..., Awaitable[Api]]
 WAITING_FOR_THE_ROW = """
@@ -40,26 +38,9 @@ async def start_app(settings: Settings, database_url: str, db: DB) -> AsyncItera
     async with AsyncExitStack() as stack:
 
         async def start(**overrides: Any) -> Api:
-            application = create_app(settings.model_copy(update={"engine": "on", **overrides}))
-            started, stop = asyncio.Event(), asyncio.Event()
-
-            async def run_lifespan() -> None:
-                async with application.lifespan():
-                    started.set()
-                    await stop.wait()
-
-            task = asyncio.create_task(run_lifespan())
-            await asyncio.wait(
-                {task, asyncio.create_task(started.wait())}, return_when="FIRST_COMPLETED"
+            application = await stack.enter_async_context(
+                serving(settings.model_copy(update={"engine": "on", **overrides}))
             )
-            if task.done():
-                task.result()
-
-            async def shut_down() -> None:
-                stop.set()
-                await asyncio.wait_for(task, 10)
-
-            stack.push_async_callback(shut_down)
             http = await stack.enter_async_context(
                 httpx.AsyncClient(
                     transport=httpx.ASGITransport(app=application),
