@@ -8,22 +8,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any
 from uuid import UUID
 
 import httpx
 
-from goticket.accounts.repository import PgAccountsUnitOfWork
-from goticket.accounts.security import Argon2Hasher
-from goticket.accounts.service import AccountService
-from goticket.app import create_app
+from goticket.app import account_service, create_app, token_codec
 from goticket.config import Settings
 from goticket.kit.auth import Role
 from goticket.kit.clock import SystemClock
 from goticket.kit.db import Database
 from goticket.kit.http import RequestContext
-from goticket.kit.tokens import TokenCodec
 
 _counter = itertools.count(1)
 
@@ -126,16 +121,7 @@ class Api:
         database = Database(self._database_url, min_size=1, max_size=1)
         await database.open()
         try:
-            service = AccountService(
-                partial(PgAccountsUnitOfWork, database),
-                Argon2Hasher(
-                    time_cost=s.argon2_time_cost,
-                    memory_kib=s.argon2_memory_kib,
-                    parallelism=s.argon2_parallelism,
-                ),
-                TokenCodec(s.resolved_jwt_secret(), issuer="i", audience="a", ttl_seconds=60),
-                SystemClock(),
-            )
+            service = account_service(s, database, token_codec(s), SystemClock())
             await service.register(email, PASSWORD, "Admin", Role.ADMIN)
         finally:
             await database.close()

@@ -51,6 +51,27 @@ Every response carries `X-Request-ID`.
 """
 
 
+def token_codec(settings: Settings) -> TokenCodec:
+    return TokenCodec(
+        settings.resolved_jwt_secret(),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl_seconds=settings.access_token_ttl,
+    )
+
+
+def account_service(
+    settings: Settings, database: Database, tokens: TokenCodec, clock: Clock
+) -> AccountService:
+    """The accounts context as the API, the CLI (``users create``) and the tests use it."""
+    hasher = Argon2Hasher(
+        time_cost=settings.argon2_time_cost,
+        memory_kib=settings.argon2_memory_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+    return AccountService(partial(PgAccountsUnitOfWork, database), hasher, tokens, clock)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestContext:
     if settings.database_url is None:
         raise RuntimeError("GOTICKET_DATABASE_URL is not set (goticket serve sets it for you)")
@@ -62,24 +83,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         max_size=settings.db_pool_max,
         lock_timeout_ms=settings.lock_timeout_ms,
     )
-    tokens = TokenCodec(
-        secret,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        ttl_seconds=settings.access_token_ttl,
-    )
+    tokens = token_codec(settings)
     cursors = CursorCodec(secret)
-
-    accounts = AccountService(
-        partial(PgAccountsUnitOfWork, database),
-        Argon2Hasher(
-            time_cost=settings.argon2_time_cost,
-            memory_kib=settings.argon2_memory_kib,
-            parallelism=settings.argon2_parallelism,
-        ),
-        tokens,
-        clock,
-    )
+    accounts = account_service(settings, database, tokens, clock)
     events = EventService(partial(PgEventsUnitOfWork, database, PgInventoryRepository), clock)
 
     async def booking_terms(event_id: UUID) -> BookingTerms | None:

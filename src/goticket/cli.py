@@ -10,7 +10,6 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -18,9 +17,7 @@ import typer
 import uvicorn
 
 from goticket.accounts.domain import User
-from goticket.accounts.repository import PgAccountsUnitOfWork
-from goticket.accounts.security import Argon2Hasher
-from goticket.accounts.service import AccountService
+from goticket.app import account_service, token_codec
 from goticket.config import Settings
 from goticket.kit.auth import Role
 from goticket.kit.clock import SystemClock
@@ -29,7 +26,6 @@ from goticket.kit.embedded import EmbeddedPostgres
 from goticket.kit.errors import DomainError
 from goticket.kit.logging import configure_logging
 from goticket.kit.migrate import upgrade
-from goticket.kit.tokens import TokenCodec
 
 cli = typer.Typer(
     help="GoTicket: an open ticketing backend that never oversells.",
@@ -170,21 +166,7 @@ async def _create_user(
     database = Database(url, min_size=1, max_size=2)
     await database.open()
     try:
-        service = AccountService(
-            partial(PgAccountsUnitOfWork, database),
-            Argon2Hasher(
-                time_cost=settings.argon2_time_cost,
-                memory_kib=settings.argon2_memory_kib,
-                parallelism=settings.argon2_parallelism,
-            ),
-            TokenCodec(
-                settings.resolved_jwt_secret(),
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
-                ttl_seconds=settings.access_token_ttl,
-            ),
-            SystemClock(),
-        )
+        service = account_service(settings, database, token_codec(settings), SystemClock())
         return await service.register(email, password, name, role)
     finally:
         await database.close()
