@@ -24,11 +24,12 @@ from goticket.booking.engine import ReservationEngine
 from goticket.booking.repository import PgBookingUnitOfWork, PgInventoryRepository
 from goticket.booking.service import BatchWriter, BookingService, DirectReserver, Reserver
 from goticket.config import Settings
+from goticket.events.domain import Event
 from goticket.events.endpoints import events_router
-from goticket.events.repository import PgEventsUnitOfWork
+from goticket.events.repository import PgEventsRepository, PgEventsUnitOfWork
 from goticket.events.service import EventService
 from goticket.kit.clock import Clock, SystemClock
-from goticket.kit.db import Database
+from goticket.kit.db import Connection, Database
 from goticket.kit.health import health_handlers
 from goticket.kit.http import (
     EXCEPTION_HANDLERS,
@@ -49,6 +50,23 @@ Errors are RFC 9457 problem details (`application/problem+json`); problem `type`
 under `https://goticket.dev/problems/`. Lists are cursor-paginated (`limit` 1..100, `cursor`).
 Every response carries `X-Request-ID`.
 """
+
+
+class CatalogTerms:
+    """Booking's view of the catalog, read on the booking transaction's own connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._events = PgEventsRepository(connection)
+
+    async def terms(self, event_id: UUID) -> BookingTerms | None:
+        event = await self._events.get(event_id)
+        return terms_of(event) if event is not None else None
+
+
+def terms_of(event: Event) -> BookingTerms:
+    return BookingTerms(
+        event.id, event.organizer_id, event.end_at, event.price, event.currency, event.max_per_user
+    )
 
 
 def token_codec(settings: Settings) -> TokenCodec:
@@ -90,19 +108,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
 
     async def booking_terms(event_id: UUID) -> BookingTerms | None:
         event = await events.find(event_id)
-        if event is None:
-            return None
-        return BookingTerms(
-            event.id,
-            event.organizer_id,
-            event.end_at,
-            event.price,
-            event.currency,
-            event.max_per_user,
-        )
+        return terms_of(event) if event is not None else None
 
-    booking_uow = partial(PgBookingUnitOfWork, database)
-    writer = BatchWriter(booking_uow, booking_terms, clock)
+    booking_uow = partial(PgBookingUnitOfWork, database, CatalogTerms)
+    writer = BatchWriter(booking_uow, clock)
     reserver: Reserver = (
         ReservationEngine(
             writer,
@@ -123,6 +132,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         try:
             yield
         finally:
+            await reserver.close()
             await database.close()
 
     exception_handlers: dict[Any, Any] = {**EXCEPTION_HANDLERS, BadRequest: handle_bad_request}

@@ -18,6 +18,7 @@ from uuid import UUID
 import httpx
 import pytest
 
+from goticket.app import CatalogTerms
 from goticket.booking.domain import Booking, BookingTerms, BookRequest, RequestInProgress
 from goticket.booking.repository import PgBookingUnitOfWork
 from goticket.booking.service import BatchWriter, BookingService, DirectReserver, Reserver
@@ -484,6 +485,9 @@ class GatedReserver:
     def released(self, event_id: UUID) -> None:
         self._inner.released(event_id)
 
+    async def close(self) -> None:
+        await self._inner.close()
+
 
 @pytest.fixture
 async def pool(database_url: str, db: DB) -> AsyncIterator[Database]:
@@ -512,8 +516,8 @@ async def _service(
     async def catalog(event_id: UUID) -> BookingTerms | None:
         return terms if event_id == terms.event_id else None
 
-    uow = partial(PgBookingUnitOfWork, pool)
-    gate = GatedReserver(DirectReserver(BatchWriter(uow, catalog, SystemClock())))
+    uow = partial(PgBookingUnitOfWork, pool, CatalogTerms)
+    gate = GatedReserver(DirectReserver(BatchWriter(uow, SystemClock())))
     service = BookingService(uow, catalog, gate, SystemClock(), in_progress_wait=wait)
     return service, gate, Principal(fan.id, Role.USER), terms.event_id
 

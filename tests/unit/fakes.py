@@ -251,6 +251,7 @@ class FakeEventsUow:
 
 class FakeBookingsRepository:
     def __init__(self) -> None:
+        self.write_lock = asyncio.Lock()
         self.available: dict[UUID, int] = {}
         self.rows: dict[UUID, Booking] = {}
         self.insert_attempts = 0
@@ -324,19 +325,59 @@ class FakeBookingsRepository:
         return rows[:limit]
 
 
+class FakeTermsReader:
+    """Event terms as the booking transaction reads them: from the fake catalog."""
+
+    def __init__(self, catalog: FakeCatalog | None) -> None:
+        self._catalog = catalog
+
+    async def terms(self, event_id: UUID) -> BookingTerms | None:
+        assert self._catalog is not None, "give FakeBookingUow a catalog to book against"
+        return await self._catalog(event_id)
+
+
 class FakeBookingUnitOfWork(FakeUnitOfWork):
-    def __init__(self, bookings: FakeBookingsRepository, log: UowLog, *, readonly: bool) -> None:
+    def __init__(
+        self,
+        bookings: FakeBookingsRepository,
+        log: UowLog,
+        *,
+        readonly: bool,
+        catalog: FakeCatalog | None = None,
+    ) -> None:
         super().__init__([bookings.available, bookings.rows], log, readonly=readonly)
         self.bookings = bookings
+        self.events = FakeTermsReader(catalog)
+
+    async def __aenter__(self) -> Self:
+        if not self.readonly:
+            # Writing units of work run one at a time, as the inventory row lock makes them.
+            await self.bookings.write_lock.acquire()
+        return await super().__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        finally:
+            if not self.readonly:
+                self.bookings.write_lock.release()
 
 
 class FakeBookingUow:
-    def __init__(self) -> None:
+    def __init__(self, catalog: FakeCatalog | None = None) -> None:
         self.bookings = FakeBookingsRepository()
         self.log = UowLog()
+        self.catalog = catalog
 
     def __call__(self, *, readonly: bool = False) -> FakeBookingUnitOfWork:
-        return FakeBookingUnitOfWork(self.bookings, self.log, readonly=readonly)
+        return FakeBookingUnitOfWork(
+            self.bookings, self.log, readonly=readonly, catalog=self.catalog
+        )
 
 
 class FakeCatalog:

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 from goticket.kit.auth import Principal
@@ -88,6 +89,13 @@ class BookingTerms:
     price: int
     currency: str
     max_per_user: int | None
+
+
+class TermsReader(Protocol):
+    """The catalog as booking reads it inside its own transaction (wired by the composition
+    root): read after the inventory row is locked, the terms cannot change until the commit."""
+
+    async def terms(self, event_id: UUID) -> BookingTerms | None: ...
 
 
 @dataclass(frozen=True, slots=True)

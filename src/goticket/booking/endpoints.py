@@ -43,9 +43,6 @@ def booking_router(service: BookingService, cursors: CursorCodec) -> Router:
             str | None,
             HeaderParameter(
                 name="Idempotency-Key",
-                min_length=1,
-                max_length=255,
-                pattern="^[ -~]+$",
                 description="1..255 printable ASCII characters; a retry with it books nothing more",
             ),
         ] = None,

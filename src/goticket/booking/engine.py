@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from goticket.booking.domain import Booking, BookRequest, Outcome, SoldOut, replay
+from goticket.booking.domain import Booking, BookRequest, Outcome, SoldOut
 from goticket.booking.service import BatchWriter
 from goticket.kit.errors import DomainError, Unavailable
 from goticket.kit.logging import get_logger
@@ -70,8 +70,11 @@ class ReservationEngine:
         lane = self._lanes.get(request.event_id)
         if lane is None:
             lane = self._lanes[request.event_id] = _Lane()
-        if lane.sold_out_until > self._monotonic():
-            return await self._refuse_sold_out(request)
+        if request.idempotency_key is None and lane.sold_out_until > self._monotonic():
+            # Known sold out: refused from memory. A keyed request still goes to the database:
+            # it may be the retry of a booking that is committing elsewhere right now, and it
+            # must get that booking, not "sold out".
+            raise SoldOut("sold out", available=0)
         if len(lane.pending) >= self._queue_limit:
             raise Overloaded("too many requests are waiting for this event; retry shortly")
         ticket = _Ticket(request, asyncio.get_running_loop().create_future())
@@ -88,20 +91,17 @@ class ReservationEngine:
                 "the booking could not be confirmed in time; retry with the same Idempotency-Key"
             ) from None
 
+    async def close(self, grace: float = 5.0) -> None:
+        """Let the batches in flight finish (bounded), so that shutdown strands nobody."""
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace)
+
     def released(self, event_id: UUID) -> None:
         lane = self._lanes.get(event_id)
         if lane is not None:
             lane.sold_out_until = 0.0
             lane.releases += 1
-
-    async def _refuse_sold_out(self, request: BookRequest) -> Booking:
-        # Known sold out: refused from memory. A retry of a booking that did go through must
-        # still get its booking, which costs one indexed read but never the row lock.
-        if request.idempotency_key is not None:
-            existing = await self._writer.find(request.user_id, request.idempotency_key)
-            if existing is not None:
-                return replay(existing, request)
-        raise SoldOut("sold out", available=0)
 
     async def _drain(self, event_id: UUID, lane: _Lane) -> None:
         try:

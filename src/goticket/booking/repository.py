@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Self
 from uuid import UUID
 
 import asyncpg
 
-from goticket.booking.domain import Booking, BookingStatus
-from goticket.kit.db import Connection, UnitOfWork
+from goticket.booking.domain import Booking, BookingStatus, TermsReader
+from goticket.kit.db import Connection, Database, UnitOfWork
 from goticket.kit.errors import Unavailable
 from goticket.kit.pagination import Position
 
@@ -92,7 +92,18 @@ class PgBookingsRepository:
 
     async def add_many(self, bookings: Sequence[Booking]) -> int:
         # One statement for the whole batch: unnest() turns parallel arrays into rows.
-        inserted = await self._conn.fetch(
+        try:
+            return len(await self._insert(bookings))
+        except (
+            asyncpg.exceptions.LockNotAvailableError,
+            asyncpg.exceptions.DeadlockDetectedError,
+        ) as exc:
+            # Waiting on another transaction's insert of the same user's key (on another
+            # event) took too long, or two batches crossed: nothing was written.
+            raise Unavailable("bookings are contended right now; retry shortly") from exc
+
+    async def _insert(self, bookings: Sequence[Booking]) -> list[asyncpg.Record]:
+        return await self._conn.fetch(
             f"""INSERT INTO bookings ({_COLUMNS})
                 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[],
                                      $6::bigint[], $7::text[], $8::text[], $9::text[],
@@ -111,7 +122,6 @@ class PgBookingsRepository:
             [b.created_at for b in bookings],
             [b.updated_at for b in bookings],
         )
-        return len(inserted)
 
     async def get(self, booking_id: UUID) -> Booking | None:
         row = await self._conn.fetchrow(
@@ -193,7 +203,23 @@ class PgInventoryRepository:
 class PgBookingUnitOfWork(UnitOfWork):
     bookings: PgBookingsRepository
 
+    def __init__(
+        self,
+        database: Database,
+        terms: Callable[[Connection], TermsReader] | None = None,
+        *,
+        readonly: bool = False,
+    ) -> None:
+        super().__init__(database, readonly=readonly)
+        self._terms = terms
+
     async def __aenter__(self) -> Self:
         await super().__aenter__()
         self.bookings = PgBookingsRepository(self.connection)
         return self
+
+    @property
+    def events(self) -> TermsReader:
+        if self._terms is None:
+            raise RuntimeError("this unit of work was built without a reader of event terms")
+        return self._terms(self.connection)

@@ -18,6 +18,7 @@ from goticket.booking.domain import (
     EventNotFound,
     Outcome,
     RequestInProgress,
+    TermsReader,
     can_see,
     check_idempotency_key,
     check_quantity,
@@ -59,6 +60,9 @@ class BookingUnitOfWork(Protocol):
     @property
     def bookings(self) -> BookingsRepository: ...
 
+    @property
+    def events(self) -> TermsReader: ...
+
     async def commit(self) -> None: ...
 
 
@@ -73,6 +77,9 @@ class Reserver(Protocol):
     def released(self, event_id: UUID) -> None:
         """Spots of ``event_id`` went back on sale (a cancellation)."""
 
+    async def close(self) -> None:
+        """Finish the work in flight before shutdown."""
+
 
 class BatchWriter:
     """ONE transaction for a batch of requests on one event: lock the inventory row, read the
@@ -85,35 +92,27 @@ class BatchWriter:
 
     _ATTEMPTS = 3
 
-    def __init__(self, uow: UnitOfWorkFactory, catalog: EventCatalog, clock: Clock) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow = uow
-        self._catalog = catalog
         self._clock = clock
 
     async def commit(self, event_id: UUID, requests: Sequence[BookRequest]) -> list[Outcome]:
-        # The event's terms are read once per batch, not per request, and fresh each time: an
-        # edit (end time, price, limit) applies to every batch that starts after it committed,
-        # whichever process made it.
-        terms = await self._catalog(event_id)
-        if terms is None:
-            return [EventNotFound("no such event") for _ in requests]
         for _ in range(self._ATTEMPTS):
-            outcomes = await self._attempt(event_id, terms, requests)
+            outcomes = await self._attempt(event_id, requests)
             if outcomes is not None:
                 return outcomes
         raise Unavailable("idempotency keys kept colliding; retry shortly")
 
-    async def find(self, user_id: UUID, key: str) -> Booking | None:
-        async with self._uow(readonly=True) as uow:
-            return await uow.bookings.by_key(user_id, key)
-
     async def _attempt(
-        self, event_id: UUID, terms: BookingTerms, requests: Sequence[BookRequest]
+        self, event_id: UUID, requests: Sequence[BookRequest]
     ) -> list[Outcome] | None:
         async with self._uow() as uow:
             repo = uow.bookings
             available = await repo.lock_inventory(event_id)
-            if available is None:
+            # The terms (end time, price, limit) are read once per batch, in this transaction,
+            # after the lock: an edit takes the same lock, so none can slip in before the commit.
+            terms = await uow.events.terms(event_id) if available is not None else None
+            if available is None or terms is None:
                 return [EventNotFound("no such event") for _ in requests]
             slots = list({(r.user_id, r.idempotency_key) for r in requests if r.idempotency_key})
             existing = await repo.by_keys(slots) if slots else {}
@@ -154,6 +153,9 @@ class DirectReserver:
     def released(self, event_id: UUID) -> None:
         pass  # nothing cached
 
+    async def close(self) -> None:
+        pass  # every request runs in its caller's task
+
 
 class BookingService:
     def __init__(
@@ -183,9 +185,11 @@ class BookingService:
         if idempotency_key is None:
             return await self._book(request)
         slot = (actor.user_id, idempotency_key)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._in_progress_wait
         while (first := self._in_flight.get(slot)) is not None:
             try:
-                await asyncio.wait_for(first.wait(), self._in_progress_wait)
+                await asyncio.wait_for(first.wait(), max(0.0, give_up - loop.time()))
             except TimeoutError:
                 raise RequestInProgress(
                     "a request with this Idempotency-Key is still being processed; retry shortly"

@@ -24,7 +24,8 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.OperatorInterventionError,  # admin or crash shutdown, cancelled session
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a failover left us on a standby
     asyncpg.exceptions.QueryCanceledError,
     ConnectionError,
     TimeoutError,
@@ -41,12 +42,14 @@ class Database:
         max_size: int = 16,
         lock_timeout_ms: int = 5000,
         acquire_timeout: float = 10.0,
+        command_timeout: float = 30.0,
     ) -> None:
         self._dsn = dsn
         self._min_size = min_size
         self._max_size = max_size
         self._lock_timeout_ms = lock_timeout_ms
         self._acquire_timeout = acquire_timeout
+        self._command_timeout = command_timeout
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
 
     async def open(self) -> None:
@@ -58,6 +61,9 @@ class Database:
             # round trip per request. Sessions here never change state (no SET, LISTEN or
             # session advisory locks), and an open transaction is still rolled back by asyncpg.
             reset=_keep_session,
+            # A stalled server or network must not hang a request (or a whole engine lane):
+            # past this, the query fails and the client gets 503 + Retry-After.
+            command_timeout=self._command_timeout,
             server_settings={
                 "application_name": "goticket",
                 "jit": "off",
@@ -133,8 +139,9 @@ class UnitOfWork:
             return
         try:
             await self._transaction.commit()
-        except CONNECTION_ERRORS as exc:
-            # The COMMIT may or may not have reached the disk: the honest answer is "unknown".
+        except Exception as exc:
+            # Whatever failed, the COMMIT may or may not have reached the disk: the honest
+            # answer is "unknown", and nobody may decide these requests again in its place.
             self._committed = True  # nothing left to roll back on this connection
             raise Unavailable(
                 "the outcome is unknown; retry with the same Idempotency-Key"

@@ -189,10 +189,7 @@ def handle_bad_request(_: Request[Any, Any, Any], exc: BadRequest) -> Response[b
 
 
 def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
+    return content_type.split(";", 1)[0].strip().lower() == "application/json"
 
 
 async def read_json(
