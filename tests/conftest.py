@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from goticket.config import Settings
+from goticket.kit.db import Database
 from goticket.kit.embedded import EmbeddedPostgres
 from goticket.kit.http import RequestContext
 from goticket.kit.migrate import upgrade
@@ -93,6 +94,17 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
         yield connection
     finally:
         await connection.close()
+
+
+@pytest.fixture
+async def database(database_url: str, db: asyncpg.Connection[Any]) -> AsyncIterator[Database]:
+    """A small pool on the emptied test database, for repository and service tests."""
+    pool = Database(database_url, min_size=1, max_size=4)
+    await pool.open()
+    try:
+        yield pool
+    finally:
+        await pool.close()
 
 
 @pytest.fixture

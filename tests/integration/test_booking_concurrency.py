@@ -489,18 +489,8 @@ class GatedReserver:
         await self._inner.close()
 
 
-@pytest.fixture
-async def pool(database_url: str, db: DB) -> AsyncIterator[Database]:
-    database = Database(database_url, min_size=1, max_size=4)
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
 async def _service(
-    api: Api, pool: Database, wait: float
+    api: Api, database: Database, wait: float
 ) -> tuple[BookingService, GatedReserver, Principal, UUID]:
     event = await api.event(capacity=10, price=300)
     fan = await api.user()
@@ -516,16 +506,16 @@ async def _service(
     async def catalog(event_id: UUID) -> BookingTerms | None:
         return terms if event_id == terms.event_id else None
 
-    uow = partial(PgBookingUnitOfWork, pool, CatalogTerms)
+    uow = partial(PgBookingUnitOfWork, database, CatalogTerms)
     gate = GatedReserver(DirectReserver(BatchWriter(uow, SystemClock())))
     service = BookingService(uow, catalog, gate, SystemClock(), in_progress_wait=wait)
     return service, gate, Principal(fan.id, Role.USER), terms.event_id
 
 
 async def test_a_duplicate_past_the_wait_is_request_in_progress_and_its_retry_gets_the_booking(
-    api: Api, db: DB, pool: Database
+    api: Api, db: DB, database: Database
 ) -> None:
-    service, gate, fan, event_id = await _service(api, pool, wait=0.05)
+    service, gate, fan, event_id = await _service(api, database, wait=0.05)
     first = asyncio.create_task(service.book(fan, event_id, 2, "slow"))
     await gate.entered.wait()
 
@@ -549,9 +539,9 @@ async def test_a_duplicate_past_the_wait_is_request_in_progress_and_its_retry_ge
 
 
 async def test_a_duplicate_within_the_wait_gets_the_same_booking(
-    api: Api, db: DB, pool: Database
+    api: Api, db: DB, database: Database
 ) -> None:
-    service, gate, fan, event_id = await _service(api, pool, wait=5.0)
+    service, gate, fan, event_id = await _service(api, database, wait=5.0)
     first = asyncio.create_task(service.book(fan, event_id, 3, "patient"))
     await gate.entered.wait()
     duplicates = [asyncio.create_task(service.book(fan, event_id, 3, "patient")) for _ in range(5)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -33,16 +32,6 @@ async def add_one(repo: PgBookingsRepository, booking: Booking) -> bool:
 
 async def held(repo: PgBookingsRepository, event_id: uuid.UUID, user_id: uuid.UUID) -> int:
     return (await repo.confirmed_quantities(event_id, [user_id])).get(user_id, 0)
-
-
-@pytest.fixture
-async def database(database_url: str, db: DB) -> AsyncIterator[Database]:
-    database = Database(database_url, min_size=1, max_size=4)
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def add_user(db: DB) -> UUID:

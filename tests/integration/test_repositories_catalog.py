@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,16 +20,6 @@ from goticket.kit.db import Database
 from goticket.kit.pagination import Position
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def database(database_url: str, db: asyncpg.Connection[Any]) -> AsyncIterator[Database]:
-    database = Database(database_url, min_size=1, max_size=4)
-    await database.open()
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def make_user(**overrides: Any) -> User:

@@ -183,7 +183,7 @@ class BookingService:
         check_idempotency_key(idempotency_key)
         request = BookRequest(event_id, actor.user_id, quantity, idempotency_key)
         if idempotency_key is None:
-            return await self._book(request)
+            return await self._reserver.reserve(request)
         slot = (actor.user_id, idempotency_key)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._in_progress_wait
@@ -196,13 +196,10 @@ class BookingService:
                 ) from None
         done = self._in_flight[slot] = asyncio.Event()
         try:
-            return await self._book(request)
+            return await self._reserver.reserve(request)
         finally:
             del self._in_flight[slot]
             done.set()
-
-    async def _book(self, request: BookRequest) -> Booking:
-        return await self._reserver.reserve(request)
 
     async def get(self, actor: Principal, booking_id: UUID) -> Booking:
         async with self._uow(readonly=True) as uow:
