@@ -4,10 +4,13 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# checkov pins its own world (boto3, bc-python-hcl2, ...): it lives in a venv of its own.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 SRC := $(wildcard src tests bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help install run migrate lint fmt typecheck test test-fast cov bench lock clean
+.PHONY: help install run migrate lint lint-deploy fmt typecheck test test-fast cov bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,11 +30,23 @@ run: install ## serve the API (embedded PostgreSQL unless GOTICKET_DATABASE_URL 
 migrate: install ## migrate the configured (or embedded) database
 	$(BIN)/goticket migrate
 
-lint: install ## ruff, formatting, mypy --strict, layer rules
+lint: install lint-deploy ## ruff, formatting, mypy --strict, layer rules, deploy files
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+$(CHECKOV_STAMP): deploy/requirements-checkov.lock
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	@touch $@
+
+lint-deploy: install $(CHECKOV_STAMP) ## hadolint, compose schema, actionlint, HCL parse, checkov
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
+	$(BIN)/actionlint .github/workflows/ci.yml
+	$(BIN)/python deploy/check_hcl.py deploy/opentofu
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework terraform --directory deploy/opentofu
 
 fmt: install ## format and autofix
 	$(BIN)/ruff format $(SRC)
@@ -57,4 +72,4 @@ bench: install ## benchmark engine on/off under wrk (BENCH_ARGS="--quick", "--tu
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean: ## remove the venv and caches (keeps .goticket data)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.json
+	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.json
