@@ -3,7 +3,9 @@ closes them in reverse order. Nothing is built at import time."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
@@ -29,7 +31,7 @@ from goticket.events.endpoints import events_router
 from goticket.events.repository import PgEventsRepository, PgEventsUnitOfWork
 from goticket.events.service import EventService
 from goticket.kit.clock import Clock, SystemClock
-from goticket.kit.db import Connection, Database
+from goticket.kit.db import Connection, Database, UnitOfWork
 from goticket.kit.health import health_handlers
 from goticket.kit.http import (
     EXCEPTION_HANDLERS,
@@ -39,6 +41,7 @@ from goticket.kit.http import (
     handle_bad_request,
 )
 from goticket.kit.logging import configure_logging
+from goticket.kit.metrics import EventStock, Metrics, forget_process, metrics_handler
 from goticket.kit.migrate import head_revision
 from goticket.kit.openapi import SECURITY_COMPONENTS, openapi_handlers
 from goticket.kit.pagination import CursorCodec
@@ -110,8 +113,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         event = await events.find(event_id)
         return terms_of(event) if event is not None else None
 
+    metrics = Metrics()
     booking_uow = partial(PgBookingUnitOfWork, database, CatalogTerms)
-    writer = BatchWriter(booking_uow, clock)
+    writer = BatchWriter(booking_uow, clock, metrics)
     reserver: Reserver = (
         ReservationEngine(
             writer,
@@ -125,15 +129,35 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     )
     bookings = BookingService(booking_uow, booking_terms, reserver, clock)
 
+    async def stock(limit: int) -> Sequence[EventStock]:
+        async with UnitOfWork(database, readonly=True) as uow:
+            rows = await PgInventoryRepository(uow.connection).on_sale(limit)
+        return [
+            EventStock(str(event_id), available, capacity) for event_id, capacity, available in rows
+        ]
+
+    async def sample_every_second() -> None:
+        while True:
+            pool = database.pool
+            metrics.sample(
+                pool_size=pool.get_size(), pool_idle=pool.get_idle_size(), queued=reserver.queued()
+            )
+            await asyncio.sleep(1.0)
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await database.open()
         await accounts.prepare()
+        sampler = asyncio.create_task(sample_every_second())
         try:
             yield
         finally:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
             await reserver.close()
             await database.close()
+            forget_process()
 
     exception_handlers: dict[Any, Any] = {**EXCEPTION_HANDLERS, BadRequest: handle_bad_request}
     app = Litestar(
@@ -142,6 +166,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
             events_router(events, cursors),
             booking_router(bookings, cursors),
             *health_handlers(database, head_revision()),
+            metrics_handler(
+                metrics, settings.resolved_metrics_token(), stock, settings.metrics_events
+            ),
             *openapi_handlers(),
         ],
         lifespan=[lifespan],
@@ -159,7 +186,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         logging_config=None,  # kit.logging configures logging once per process
         debug=False,
     )
-    return RequestContext(app)
+    return RequestContext(app, metrics.request)
 
 
 def app_from_env() -> RequestContext:

@@ -25,6 +25,7 @@ from goticket.kit.db import Database
 from goticket.kit.embedded import EmbeddedPostgres
 from goticket.kit.errors import DomainError
 from goticket.kit.logging import configure_logging
+from goticket.kit.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from goticket.kit.migrate import upgrade
 
 cli = typer.Typer(
@@ -68,15 +69,27 @@ def serve(
     # the default action that kills this process (exit -15) before the embedded PostgreSQL is
     # stopped. SIGTERM behaves like SIGINT instead: uvicorn.run returns, the cleanup runs, exit 0.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    settings.resolved_jwt_secret()  # create it once, before the workers race to
+    settings.resolved_jwt_secret()  # create them once, before the workers race to
+    settings.resolved_metrics_token()
+    if workers > 1:
+        # One metrics view for all workers: each writes its samples to files in this folder.
+        folder = os.environ.get(MULTIPROC_ENV) or settings.data_dir / f"metrics-{port}"
+        prepare_multiprocess_dir(Path(folder).resolve())
     with database_url(settings) as url:
         upgrade(url)
         os.environ["GOTICKET_DATABASE_URL"] = url  # the workers build their app from the env
+        token_hint = (
+            f", here: {settings.data_dir / 'metrics-token'}"
+            if settings.metrics_token is None
+            else ""
+        )
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         print(
             f"GoTicket {'(embedded PostgreSQL) ' if settings.database_url is None else ''}"
             f"serving on http://{shown}:{port} with {workers} worker(s)\n"
             f"  API docs:  http://{shown}:{port}/docs   (OpenAPI: /openapi.json)\n"
+            f"  metrics:   http://{shown}:{port}/metrics with 'Authorization: Bearer <token>'"
+            f" (GOTICKET_METRICS_TOKEN{token_hint})\n"
             f"  first admin: {sys.argv[0]} users create --email admin@example.com --role admin",
             flush=True,
         )

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     engine_max_batch: int = Field(default=1_000, ge=1, le=100_000)
     engine_deadline: float = Field(default=5.0, gt=0, le=120)
     sold_out_ttl: float = Field(default=1.0, ge=0, le=60)
+    # GET /metrics answers only "Authorization: Bearer <token>"; unset: generated in the data dir.
+    metrics_token: SecretStr | None = None
+    metrics_events: int = Field(default=50, ge=0, le=1_000)
     # Argon2id cost. The defaults are RFC 9106's second recommended option; tests lower them.
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=64, le=4_194_304)
@@ -50,6 +53,12 @@ class Settings(BaseSettings):
         if self.jwt_secret is not None:
             return self.jwt_secret.get_secret_value()
         return _persistent_secret(self.data_dir / "jwt-secret")
+
+    def resolved_metrics_token(self) -> str:
+        """The configured metrics token, else one generated once and kept 0600 in the data dir."""
+        if self.metrics_token is not None:
+            return self.metrics_token.get_secret_value()
+        return _persistent_secret(self.data_dir / "metrics-token")
 
 
 def _persistent_secret(path: Path) -> str:

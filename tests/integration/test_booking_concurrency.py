@@ -485,6 +485,9 @@ class GatedReserver:
     def released(self, event_id: UUID) -> None:
         self._inner.released(event_id)
 
+    def queued(self) -> int:
+        return self._inner.queued()
+
     async def close(self) -> None:
         await self._inner.close()
 

@@ -59,6 +59,7 @@ class ReservationEngine:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._writer = writer
+        self._metrics = writer.metrics
         self._queue_limit = queue_limit
         self._max_batch = max_batch
         self._deadline = deadline
@@ -74,8 +75,10 @@ class ReservationEngine:
             # Known sold out: refused from memory. A keyed request still goes to the database:
             # it may be the retry of a booking that is committing elsewhere right now, and it
             # must get that booking, not "sold out".
+            self._metrics.refused_from_memory()
             raise SoldOut("sold out", available=0)
         if len(lane.pending) >= self._queue_limit:
+            self._metrics.shedding("queue-full")
             raise Overloaded("too many requests are waiting for this event; retry shortly")
         ticket = _Ticket(request, asyncio.get_running_loop().create_future())
         lane.pending.append(ticket)
@@ -87,6 +90,7 @@ class ReservationEngine:
             # Still queued: it will be skipped. Already in a transaction: it may commit, and
             # a retry with the Idempotency-Key then returns it; either way the answer is 503.
             ticket.abandoned = True
+            self._metrics.shedding("deadline")
             raise Unavailable(
                 "the booking could not be confirmed in time; retry with the same Idempotency-Key"
             ) from None
@@ -96,6 +100,10 @@ class ReservationEngine:
         tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=grace)
+
+    def queued(self) -> int:
+        """Requests waiting for a transaction, all events together."""
+        return sum(len(lane.pending) for lane in self._lanes.values())
 
     def released(self, event_id: UUID) -> None:
         lane = self._lanes.get(event_id)

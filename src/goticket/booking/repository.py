@@ -199,6 +199,16 @@ class PgInventoryRepository:
         )
         return {row["event_id"]: (row["capacity"], row["available"]) for row in rows}
 
+    async def on_sale(self, limit: int) -> list[tuple[UUID, int, int]]:
+        """(event, capacity, available) of up to ``limit`` events not yet ended, soonest first."""
+        rows = await self._conn.fetch(
+            "SELECT i.event_id, i.capacity, i.available FROM event_inventory i"
+            " JOIN events e ON e.id = i.event_id WHERE e.end_at > now()"
+            " ORDER BY e.start_at, e.id LIMIT $1",
+            limit,
+        )
+        return [(row["event_id"], row["capacity"], row["available"]) for row in rows]
+
 
 class PgBookingUnitOfWork(UnitOfWork):
     bookings: PgBookingsRepository

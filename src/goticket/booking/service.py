@@ -4,6 +4,7 @@ one-transaction-per-request path and the batching reservation engine plug in."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -27,7 +28,7 @@ from goticket.booking.domain import (
 )
 from goticket.kit.auth import Principal
 from goticket.kit.clock import Clock
-from goticket.kit.errors import Unavailable
+from goticket.kit.errors import DomainError, Unavailable
 from goticket.kit.pagination import Page, Position
 
 
@@ -70,12 +71,42 @@ UnitOfWorkFactory = Callable[..., AbstractAsyncContextManager[BookingUnitOfWork]
 EventCatalog = Callable[[UUID], Awaitable[BookingTerms | None]]
 
 
+class BookingMetrics(Protocol):
+    """What the booking path reports (Prometheus in the app, nothing in unit tests)."""
+
+    def committed(self, bookings: int, spots: int) -> None: ...
+    def rejected(self, reason: str) -> None: ...
+    def batch(self, size: int, seconds: float) -> None: ...
+    def refused_from_memory(self) -> None: ...
+    def shedding(self, reason: str, count: int = 1) -> None: ...
+
+
+class NoMetrics:
+    def committed(self, bookings: int, spots: int) -> None:
+        pass
+
+    def rejected(self, reason: str) -> None:
+        pass
+
+    def batch(self, size: int, seconds: float) -> None:
+        pass
+
+    def refused_from_memory(self) -> None:
+        pass
+
+    def shedding(self, reason: str, count: int = 1) -> None:
+        pass
+
+
 class Reserver(Protocol):
     async def reserve(self, request: BookRequest) -> Booking:
         """Commit a booking for ``request`` (or return the one its key already made)."""
 
     def released(self, event_id: UUID) -> None:
         """Spots of ``event_id`` went back on sale (a cancellation)."""
+
+    def queued(self) -> int:
+        """Requests waiting for a transaction."""
 
     async def close(self) -> None:
         """Finish the work in flight before shutdown."""
@@ -92,16 +123,30 @@ class BatchWriter:
 
     _ATTEMPTS = 3
 
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, metrics: BookingMetrics | None = None
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self.metrics: BookingMetrics = metrics or NoMetrics()
 
     async def commit(self, event_id: UUID, requests: Sequence[BookRequest]) -> list[Outcome]:
-        for _ in range(self._ATTEMPTS):
-            outcomes = await self._attempt(event_id, requests)
-            if outcomes is not None:
-                return outcomes
-        raise Unavailable("idempotency keys kept colliding; retry shortly")
+        started = time.perf_counter()
+        try:
+            for _ in range(self._ATTEMPTS):
+                outcomes = await self._attempt(event_id, requests)
+                if outcomes is not None:
+                    break
+            else:
+                raise Unavailable("idempotency keys kept colliding; retry shortly")
+        except Unavailable:
+            self.metrics.shedding("database-unavailable", len(requests))
+            raise
+        self.metrics.batch(len(requests), time.perf_counter() - started)
+        for outcome in outcomes:
+            if isinstance(outcome, DomainError):
+                self.metrics.rejected(outcome.code)
+        return outcomes
 
     async def _attempt(
         self, event_id: UUID, requests: Sequence[BookRequest]
@@ -135,6 +180,9 @@ class BatchWriter:
                     return None
                 await repo.set_available(event_id, plan.available)
                 await uow.commit()
+                self.metrics.committed(
+                    len(plan.created), sum(booking.quantity for booking in plan.created)
+                )
         return plan.outcomes
 
 
@@ -152,6 +200,9 @@ class DirectReserver:
 
     def released(self, event_id: UUID) -> None:
         pass  # nothing cached
+
+    def queued(self) -> int:
+        return 0  # every request runs in its caller's task
 
     async def close(self) -> None:
         pass  # every request runs in its caller's task

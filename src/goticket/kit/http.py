@@ -306,6 +306,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 
 
+RequestObserver = Callable[[str, str, int, float], None]
+"""Told of every answered request: route template, method, status, seconds."""
+
+
 class RequestContext:
     """Outermost ASGI layer: gives every response an X-Request-ID and logs one line per request.
 
@@ -313,9 +317,10 @@ class RequestContext:
     carry the id and are logged.
     """
 
-    def __init__(self, app: Litestar) -> None:
+    def __init__(self, app: Litestar, observe: RequestObserver | None = None) -> None:
         self.litestar = app
         self._app: ASGIApp = cast(ASGIApp, app)
+        self._observe = observe
 
     def lifespan(self) -> AbstractAsyncContextManager[None]:
         return self.litestar.lifespan()
@@ -342,13 +347,17 @@ class RequestContext:
         try:
             await self._app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            route = scope.get("path_template") or "unmatched"
+            if self._observe is not None:
+                self._observe(route, scope["method"], status, seconds)
             log.info(
                 "request",
                 request_id=request_id,
                 method=scope["method"],
-                route=scope.get("path_template") or "unmatched",
+                route=route,
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(seconds * 1000, 2),
             )
 
 
