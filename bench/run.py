@@ -51,6 +51,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psutil
 import psycopg
 from argon2 import PasswordHasher
+from prometheus_client.parser import text_string_to_metric_families
 
 from goticket.config import Settings
 from goticket.kit.auth import Principal, Role
@@ -109,6 +110,7 @@ class Options:
     spread_events: int
     users: int
     workers: int
+    log_level: str
     pool: dict[Mode, int]
     quick: bool
     tune: bool
@@ -143,6 +145,8 @@ def parse_options(argv: Sequence[str]) -> Options:
     add("--spread-events", type=int, default=1000)
     add("--users", type=int, default=20_000, help="users (one token each)")
     add("--workers", type=int, default=2, help="goticket serve --workers")
+    add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="GOTICKET_LOG_LEVEL (INFO: a JSON line per request, to a file)")  # fmt: skip
     add("--pool-on", type=int, default=_env_int("BENCH_POOL_ON", DEFAULT_POOL["on"]),
         help="GOTICKET_DB_POOL_MAX with the engine on [env BENCH_POOL_ON]")  # fmt: skip
     add("--pool-off", type=int, default=_env_int("BENCH_POOL_OFF", DEFAULT_POOL["off"]),
@@ -177,6 +181,7 @@ def parse_options(argv: Sequence[str]) -> Options:
         spread_events=args.spread_events,
         users=args.users,
         workers=args.workers,
+        log_level=args.log_level,
         pool={"on": args.pool_on, "off": args.pool_off},
         quick=quick,
         tune=args.tune,
@@ -521,6 +526,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         RESULTS.mkdir(parents=True, exist_ok=True)
         self.log_path = RESULTS / f"serve-{mode}-pool{pool}.log"
+        self.metrics_token = secrets.token_urlsafe(24)
         env = {
             **os.environ,
             "GOTICKET_DATABASE_URL": db.url,
@@ -528,9 +534,10 @@ class Server:
             "GOTICKET_ENGINE": mode,
             "GOTICKET_DB_POOL_MAX": str(pool),
             "GOTICKET_WORKERS": str(options.workers),
-            "GOTICKET_LOG_LEVEL": "WARNING",  # cheap, but still on
+            "GOTICKET_LOG_LEVEL": options.log_level,
             "GOTICKET_SHUTDOWN_GRACE": str(SHUTDOWN_GRACE_S),
             "GOTICKET_DATA_DIR": str(options.data_dir),
+            "GOTICKET_METRICS_TOKEN": self.metrics_token,
         }
         command = [sys.executable, "-m", "goticket", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--workers", str(options.workers)]
@@ -544,6 +551,25 @@ class Server:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the harness only, which stops us
             )
+
+    def engine_sums(self) -> dict[str, float]:
+        """Batch and commit-time sums and counts from the server's own /metrics (all workers)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(
+                "GET", "/metrics", headers={"Authorization": f"Bearer {self.metrics_token}"}
+            )
+            text = connection.getresponse().read().decode()
+        finally:
+            connection.close()
+        wanted = ("goticket_engine_batch_size", "goticket_engine_commit_seconds")
+        return {
+            sample.name: sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name in wanted
+            for sample in family.samples
+            if sample.name.endswith(("_sum", "_count"))
+        }
 
     def roots(self) -> list[psutil.Process]:
         with contextlib.suppress(psutil.Error):
@@ -651,6 +677,8 @@ class Result:
     cpu: CpuSplit
     rows_inserted: int
     check: str
+    batch_avg: float | None = None  # requests per booking transaction (from /metrics)
+    commit_ms: float | None = None  # mean booking transaction time, lock to commit
     sold_out_after_s: float | None = None
     rejections_after_sell_out_per_s: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -727,11 +755,14 @@ def measure(
     checkpoint(db)
     rows_before = count_bookings(db, targets) if scenario.books else 0
     pg_roots = postgres_roots(db)
+    sums_before = server.engine_sums()
     before = CpuSnapshot.take(server, pg_roots)
     # Keys are unique per server start and scenario: a key reused with another request is a 422.
     key = f"{run_id}-{mode}-p{server.pool}-{scenario.name}"
     summary = run_wrk(scenario, server, files, options, key)
     after = CpuSnapshot.take(server, pg_roots)
+    sums = {k: v - sums_before.get(k, 0.0) for k, v in server.engine_sums().items()}
+    transactions = sums.get("goticket_engine_batch_size_count", 0.0)
     rows = count_bookings(db, targets) - rows_before if scenario.books else 0
 
     seconds, budget = scenario_bounds(scenario, options)
@@ -779,6 +810,12 @@ def measure(
         cpu=CpuSplit.between(before, after),
         rows_inserted=rows,
         check="",
+        batch_avg=round(sums["goticket_engine_batch_size_sum"] / transactions, 1)
+        if transactions
+        else None,
+        commit_ms=round(1000 * sums["goticket_engine_commit_seconds_sum"] / transactions, 2)
+        if transactions
+        else None,
     )
     verify(result, db)
     if scenario.kind == "storm":
@@ -990,7 +1027,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 _COLUMNS = (
     ("mode", 4), ("scenario", 8), ("conns", 5), ("pool", 4), ("answered", 9), ("ok/s", 8),
     ("409/s", 8), ("p50 ms", 7), ("p95 ms", 7), ("p99 ms", 7), ("errors", 6), ("503", 5),
-    ("cpu srv", 7), ("cpu pg", 7), ("cpu wrk", 7), ("idle%", 5), ("non-2xx", 22), ("check", 5),
+    ("cpu srv", 7), ("cpu pg", 7), ("cpu wrk", 7), ("idle%", 5), ("batch", 5), ("tx ms", 5),
+    ("non-2xx", 22), ("check", 5),
 )  # fmt: skip
 
 
@@ -1010,6 +1048,8 @@ def _cells(r: dict[str, Any]) -> list[str]:
         str(r["errors"]), str(r["unavailable"]),
         f"{cpu['server_s']:.1f}", "n/a" if pg is None else f"{pg:.1f}", f"{cpu['wrk_s']:.1f}",
         f"{cpu['idle_pct']:.0f}",
+        "-" if r.get("batch_avg") is None else f"{r['batch_avg']:.1f}",
+        "-" if r.get("commit_ms") is None else f"{r['commit_ms']:.1f}",
         " ".join(f"{s}:{n}" for s, n in non_2xx.items()) or "-",
         r["check"].split(" ")[0],
     ]  # fmt: skip
@@ -1129,14 +1169,15 @@ def _md_table(report: dict[str, Any]) -> list[str]:
     head = [
         "engine", "scenario", "conns", "pool", "requests", "201/s (200/s)", "409/s",
         "p50 ms", "p95 ms", "p99 ms", "errors", "503", "non-2xx",
-        "CPU s server", "CPU s postgres", "CPU s wrk", "CPU s other", "idle %", "check",
+        "CPU s server", "CPU s postgres", "CPU s wrk", "CPU s other", "idle %",
+        "requests/tx", "tx ms", "check",
     ]  # fmt: skip
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run in report["runs"]:
         for r in run["results"]:
             c = _cells(r)
             other = f"{r['cpu']['other_s']:.1f}"
-            cells = [*c[:12], c[16], c[12], c[13], c[14], other, c[15], r["check"]]
+            cells = [*c[:12], c[18], c[12], c[13], c[14], other, c[15], c[16], c[17], r["check"]]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -1169,7 +1210,8 @@ def render_docs(report: dict[str, Any]) -> str:
         f"scenario, {o['storm_requests']:,} requests for the storm; every request sent is "
         f"answered before wrk stops; {o['users']:,} users with a bearer token each, a unique "
         "`Idempotency-Key` per request, quantity 1",
-        f"- Server: `goticket serve --workers {o['workers']}`, `GOTICKET_LOG_LEVEL=WARNING`, "
+        f"- Server: `goticket serve --workers {o['workers']}`, "
+        f"`GOTICKET_LOG_LEVEL={o.get('log_level', 'INFO')}` (the request log goes to a file), "
         f"`GOTICKET_DB_POOL_MAX` per worker: on {o['pool']['on']}, off {o['pool']['off']}",
         f"- Reservation engine module (`goticket.booking.engine`): {engine}",
         "",

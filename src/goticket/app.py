@@ -21,7 +21,7 @@ from goticket.accounts.repository import PgAccountsUnitOfWork
 from goticket.accounts.security import Argon2Hasher
 from goticket.accounts.service import AccountService
 from goticket.booking.domain import BookingTerms
-from goticket.booking.endpoints import booking_router
+from goticket.booking.endpoints import booking_fast_route, booking_router
 from goticket.booking.engine import ReservationEngine
 from goticket.booking.repository import PgBookingUnitOfWork, PgInventoryRepository
 from goticket.booking.service import BatchWriter, BookingService, DirectReserver, Reserver
@@ -123,6 +123,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
             max_batch=settings.engine_max_batch,
             deadline=settings.engine_deadline,
             sold_out_ttl=settings.sold_out_ttl,
+            metrics=metrics,
         )
         if settings.engine == "on"
         else DirectReserver(writer)
@@ -186,7 +187,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         logging_config=None,  # kit.logging configures logging once per process
         debug=False,
     )
-    return RequestContext(app, metrics.request)
+    return RequestContext(app, metrics.request, booking_fast_route(bookings, tokens))
 
 
 def app_from_env() -> RequestContext:

@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
+import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 
 from goticket.booking.schemas import BookingPage, BookingRequest, BookingResponse
 from goticket.booking.service import BookingService
-from goticket.kit.http import principal_of, read_json
+from goticket.kit.http import (
+    ASGIApp,
+    ClientGone,
+    Receive,
+    Scope,
+    Send,
+    bearer_principal,
+    decode_json,
+    principal_of,
+    read_body,
+    read_json,
+    respond,
+    respond_error,
+)
 from goticket.kit.openapi import body, errors
 from goticket.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorCodec, Page
+from goticket.kit.tokens import TokenCodec
 
 AnyRequest = Request[Any, Any, Any]
+BOOK_TEMPLATE = "/events/{event_id}/bookings"
+_BOOK_PATH = re.compile(
+    r"/events/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/bookings"
+)
+_ENCODER = msgspec.json.Encoder()
 MINE = "my-bookings"
 OF_EVENT = "event-bookings"
 
@@ -119,3 +141,48 @@ def booking_router(service: BookingService, cursors: CursorCodec) -> Router:
         "/",
         route_handlers=[book, get_booking, cancel_booking, my_bookings, event_bookings],
     )
+
+
+def booking_fast_route(
+    service: BookingService, tokens: TokenCodec
+) -> Callable[[Scope], ASGIApp | None]:
+    """``POST /events/{id}/bookings`` as a plain ASGI handler: the stampede's one route skips the
+    framework's routing, dependency resolution and response building (about half the CPU of a
+    request). It answers exactly what the route above answers; any other request goes there."""
+
+    def route(scope: Scope) -> ASGIApp | None:
+        if scope["method"] != "POST":
+            return None
+        match = _BOOK_PATH.fullmatch(scope["path"])
+        if match is None:
+            return None
+        scope["path_template"] = BOOK_TEMPLATE
+        event_id = UUID(match.group(1))
+
+        async def book(scope: Scope, receive: Receive, send: Send) -> None:
+            authorization = content_type = key = None
+            for name, value in scope["headers"]:
+                if name == b"authorization" and authorization is None:
+                    authorization = value.decode("latin-1")
+                elif name == b"content-type" and content_type is None:
+                    content_type = value.decode("latin-1")
+                elif name == b"idempotency-key" and key is None:
+                    key = value.decode("latin-1")
+            try:
+                actor = bearer_principal(authorization, tokens)
+                body = await read_body(receive)
+                data = decode_json(body, content_type, BookingRequest, optional=True)
+                booking = await service.book(actor, event_id, data.quantity, key)
+            except ClientGone:
+                raise
+            except Exception as exc:  # noqa: BLE001 - answered like the exception handlers do
+                await respond_error(send, scope, exc)
+                return
+            payload = _ENCODER.encode(BookingResponse.of(booking))
+            await respond(
+                send, 201, "application/json", payload, {"location": f"/bookings/{booking.id}"}
+            )
+
+        return book
+
+    return route

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from goticket.booking.domain import Booking, BookRequest, Outcome, SoldOut
-from goticket.booking.service import BatchWriter
+from goticket.booking.service import BatchWriter, BookingMetrics, NoMetrics
 from goticket.kit.errors import DomainError, Unavailable
 from goticket.kit.logging import get_logger
 
@@ -56,10 +56,11 @@ class ReservationEngine:
         max_batch: int = 1_000,
         deadline: float = 5.0,
         sold_out_ttl: float = 1.0,
+        metrics: BookingMetrics | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._writer = writer
-        self._metrics = writer.metrics
+        self._metrics: BookingMetrics = metrics or NoMetrics()
         self._queue_limit = queue_limit
         self._max_batch = max_batch
         self._deadline = deadline

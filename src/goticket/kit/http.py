@@ -87,21 +87,22 @@ def problem(
     extra: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response[bytes]:
-    body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title, "status": status}
-    if detail:
-        body["detail"] = detail
-    if errors:
-        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
-    if extra:
-        body.update(extra)
     return Response(
-        msgspec.json.encode(body), status_code=status, media_type=PROBLEM_JSON, headers=headers
+        problem_body(status, code, title, detail, errors=errors, extra=extra),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
     )
 
 
 def generic_problem(status: int, detail: str | None = None, **kw: Any) -> Response[bytes]:
     code, title = _GENERIC.get(status, ("error", "Error"))
     return problem(status, code, title, detail, **kw)
+
+
+def generic_problem_body(status: int, detail: str | None = None) -> bytes:
+    code, title = _GENERIC.get(status, ("error", "Error"))
+    return problem_body(status, code, title, detail)
 
 
 def status_of(exc: DomainError) -> int:
@@ -111,7 +112,27 @@ def status_of(exc: DomainError) -> int:
     return 400
 
 
-def handle_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
+def problem_body(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: Sequence[FieldError] = (),
+    extra: Mapping[str, Any] | None = None,
+) -> bytes:
+    body: dict[str, Any] = {"type": PROBLEM_BASE + code, "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    if extra:
+        body.update(extra)
+    return msgspec.json.encode(body)
+
+
+def domain_problem(exc: DomainError) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and problem+json body for a domain error."""
     status = status_of(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, AuthenticationFailed):
@@ -120,9 +141,16 @@ def handle_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     errors = exc.errors if isinstance(exc, InvalidInput) else ()
-    return problem(
-        status, exc.code, exc.title, exc.detail, errors=errors, extra=exc.extra, headers=headers
+    return (
+        status,
+        headers,
+        problem_body(status, exc.code, exc.title, exc.detail, errors=errors, extra=exc.extra),
     )
+
+
+def handle_domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[bytes]:
+    status, headers, body = domain_problem(exc)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[bytes]:
@@ -197,7 +225,12 @@ async def read_json(
 ) -> S:
     """Decode and validate a JSON object body into ``struct``, reporting every offending field."""
     body = await request.body()
-    content_type = request.headers.get("content-type")
+    return decode_json(body, request.headers.get("content-type"), struct, optional=optional)
+
+
+def decode_json(
+    body: bytes, content_type: str | None, struct: type[S], *, optional: bool = False
+) -> S:
     if content_type is not None and not _is_json(content_type):
         raise BadRequest(415, "the request body must be application/json")
     if not body.strip():
@@ -287,8 +320,10 @@ _BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
 
 
 def principal_of(request: Request[Any, Any, Any]) -> Principal:
-    tokens: TokenCodec = request.app.state.tokens
-    header = request.headers.get("authorization")
+    return bearer_principal(request.headers.get("authorization"), request.app.state.tokens)
+
+
+def bearer_principal(header: str | None, tokens: TokenCodec) -> Principal:
     match = _BEARER.match(header) if header else None
     if match is None:
         raise AuthenticationFailed("a bearer access token is required")
@@ -309,6 +344,61 @@ _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 RequestObserver = Callable[[str, str, int, float], None]
 """Told of every answered request: route template, method, status, seconds."""
 
+FastRouter = Callable[[Scope], ASGIApp | None]
+"""Picks a plain ASGI handler for the few hot routes (setting ``path_template``), else None."""
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request body arrived."""
+
+
+async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The whole request body of a plain ASGI handler, refused past ``limit`` bytes (413)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(413, _safe_detail(413) or "payload too large")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def respond(
+    send: Send, status: int, media_type: str, body: bytes, headers: Mapping[str, str] | None = None
+) -> None:
+    raw = [
+        (b"content-type", media_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if headers:
+        raw += [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def respond_error(send: Send, scope: Scope, exc: Exception) -> None:
+    """What the exception handlers answer, for a plain ASGI handler."""
+    if isinstance(exc, DomainError):
+        status, headers, body = domain_problem(exc)
+        await respond(send, status, PROBLEM_JSON, body, headers)
+    elif isinstance(exc, BadRequest):
+        await respond(send, exc.status, PROBLEM_JSON, generic_problem_body(exc.status, exc.detail))
+    else:
+        log.error(
+            "unhandled error",
+            request_id=scope.get(REQUEST_ID_SCOPE_KEY),
+            route=scope.get("path_template"),
+            exc_info=exc,
+        )
+        body = generic_problem_body(500, "an unexpected error occurred; it has been logged")
+        await respond(send, 500, PROBLEM_JSON, body)
+
 
 class RequestContext:
     """Outermost ASGI layer: gives every response an X-Request-ID and logs one line per request.
@@ -317,10 +407,16 @@ class RequestContext:
     carry the id and are logged.
     """
 
-    def __init__(self, app: Litestar, observe: RequestObserver | None = None) -> None:
+    def __init__(
+        self,
+        app: Litestar,
+        observe: RequestObserver | None = None,
+        fast: FastRouter | None = None,
+    ) -> None:
         self.litestar = app
         self._app: ASGIApp = cast(ASGIApp, app)
         self._observe = observe
+        self._fast = fast
 
     def lifespan(self) -> AbstractAsyncContextManager[None]:
         return self.litestar.lifespan()
@@ -344,8 +440,11 @@ class RequestContext:
                 message["headers"] = headers
             await send(message)
 
+        handler = self._fast(scope) if self._fast is not None else None
         try:
-            await self._app(scope, receive, send_with_id)
+            await (handler or self._app)(scope, receive, send_with_id)
+        except ClientGone:
+            pass  # nobody to answer
         finally:
             seconds = time.perf_counter() - started
             route = scope.get("path_template") or "unmatched"

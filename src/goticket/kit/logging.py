@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 
+import msgspec
 import structlog
+from structlog.typing import EventDict, WrappedLogger
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -17,7 +19,7 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.add_log_level,
             timestamper,
             structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
+            render_json,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
@@ -45,6 +47,11 @@ def configure_logging(level: str = "INFO") -> None:
     logging.getLogger("uvicorn.access").disabled = True  # our own request log replaces it
     # initdb's and pg_ctl's full output is for debugging the embedded server, not for every start.
     logging.getLogger("pgserver").setLevel(max(numeric, logging.WARNING))
+
+
+def render_json(_: WrappedLogger, __: str, event: EventDict) -> str:
+    """msgspec renders a line in half the time of ``json.dumps`` (the request log is hot)."""
+    return msgspec.json.encode(event, enc_hook=repr).decode()
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
