@@ -534,3 +534,15 @@ async def test_by_keys_and_confirmed_quantities_answer_for_many_at_once(
             bob: 3,
         }
         assert await uow.bookings.confirmed_quantities(elsewhere, [ada, bob]) == {bob: 1}
+
+
+async def test_add_many_sets_available_in_the_same_statement(database: Database, db: DB) -> None:
+    event_id = await add_event(db, database, capacity=10)
+    ada = await add_user(db)
+    batch = [make_booking(event_id, ada, quantity=2), make_booking(event_id, ada, quantity=3)]
+    async with PgBookingUnitOfWork(database) as uow:
+        assert await uow.bookings.lock_inventory(event_id) == 10
+        assert await uow.bookings.add_many(batch, available=(event_id, 5)) == 2
+        await uow.commit()
+    async with PgBookingUnitOfWork(database, readonly=True) as uow:
+        assert await uow.bookings.lock_inventory(event_id) == 5

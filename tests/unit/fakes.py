@@ -288,8 +288,12 @@ class FakeBookingsRepository:
         held = {user_id: await self.confirmed_quantity(event_id, user_id) for user_id in user_ids}
         return {user_id: quantity for user_id, quantity in held.items() if quantity}
 
-    async def add_many(self, bookings: Sequence[Booking]) -> int:
+    async def add_many(
+        self, bookings: Sequence[Booking], *, available: tuple[UUID, int] | None = None
+    ) -> int:
         added = [await self.add(booking) for booking in bookings]
+        if available is not None:
+            await self.set_available(*available)
         return sum(added)
 
     async def add(self, booking: Booking) -> bool:

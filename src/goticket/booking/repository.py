@@ -90,10 +90,14 @@ class PgBookingsRepository:
         )
         return {row["user_id"]: int(row["held"]) for row in rows}
 
-    async def add_many(self, bookings: Sequence[Booking]) -> int:
-        # One statement for the whole batch: unnest() turns parallel arrays into rows.
+    async def add_many(
+        self, bookings: Sequence[Booking], *, available: tuple[UUID, int] | None = None
+    ) -> int:
+        """Insert in one statement (a taken idempotency key is skipped) and, given ``available``
+        (event, spots), set the event's available spots in the same statement; how many rows
+        went in."""
         try:
-            return len(await self._insert(bookings))
+            return await self._insert(bookings, available)
         except (
             asyncpg.exceptions.LockNotAvailableError,
             asyncpg.exceptions.DeadlockDetectedError,
@@ -102,14 +106,21 @@ class PgBookingsRepository:
             # event) took too long, or two batches crossed: nothing was written.
             raise Unavailable("bookings are contended right now; retry shortly") from exc
 
-    async def _insert(self, bookings: Sequence[Booking]) -> list[asyncpg.Record]:
-        return await self._conn.fetch(
-            f"""INSERT INTO bookings ({_COLUMNS})
-                SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[], $5::text[],
-                                     $6::bigint[], $7::text[], $8::text[], $9::text[],
-                                     $10::timestamptz[], $11::timestamptz[])
-                ON CONFLICT (user_id, idempotency_key) DO NOTHING
-                RETURNING 1""",
+    async def _insert(self, bookings: Sequence[Booking], available: tuple[UUID, int] | None) -> int:
+        # unnest() turns parallel arrays into rows; the UPDATE rides in the same round trip.
+        inserted: int = await self._conn.fetchval(
+            f"""WITH inserted AS (
+                    INSERT INTO bookings ({_COLUMNS})
+                    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],
+                                         $5::text[], $6::bigint[], $7::text[], $8::text[],
+                                         $9::text[], $10::timestamptz[], $11::timestamptz[])
+                    ON CONFLICT (user_id, idempotency_key) DO NOTHING
+                    RETURNING 1
+                ), stock AS (
+                    UPDATE event_inventory SET available = $13
+                    WHERE event_id = $12
+                )
+                SELECT count(*) FROM inserted""",
             [b.id for b in bookings],
             [b.event_id for b in bookings],
             [b.user_id for b in bookings],
@@ -121,7 +132,10 @@ class PgBookingsRepository:
             [b.request_hash for b in bookings],
             [b.created_at for b in bookings],
             [b.updated_at for b in bookings],
+            available[0] if available else None,
+            available[1] if available else None,
         )
+        return inserted
 
     async def get(self, booking_id: UUID) -> Booking | None:
         row = await self._conn.fetchrow(

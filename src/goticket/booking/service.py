@@ -44,8 +44,11 @@ class BookingsRepository(Protocol):
     async def confirmed_quantities(
         self, event_id: UUID, user_ids: Sequence[UUID]
     ) -> dict[UUID, int]: ...
-    async def add_many(self, bookings: Sequence[Booking]) -> int:
-        """Insert in one statement; how many rows went in (a taken idempotency key is skipped)."""
+    async def add_many(
+        self, bookings: Sequence[Booking], *, available: tuple[UUID, int] | None = None
+    ) -> int:
+        """Insert in one statement (a taken key is skipped), setting ``available`` (event,
+        spots) with it; how many rows went in."""
 
     async def get(self, booking_id: UUID) -> Booking | None: ...
     async def save_status(self, booking: Booking) -> None: ...
@@ -160,8 +163,8 @@ class BatchWriter:
             if available is None or terms is None:
                 return [EventNotFound("no such event") for _ in requests]
             slots = list({(r.user_id, r.idempotency_key) for r in requests if r.idempotency_key})
-            existing = await repo.by_keys(slots) if slots else {}
             limited = list({r.user_id for r in requests}) if terms.max_per_user is not None else []
+            existing = await repo.by_keys(slots) if slots else {}
             confirmed = await repo.confirmed_quantities(event_id, limited) if limited else {}
             plan = plan_batch(
                 terms,
@@ -173,12 +176,12 @@ class BatchWriter:
                 new_id=uuid.uuid4,
             )
             if plan.created:
-                if await repo.add_many(plan.created) < len(plan.created):
+                stored = await repo.add_many(plan.created, available=(event_id, plan.available))
+                if stored < len(plan.created):
                     # A key was just used by the same user on another event: no lock we hold
                     # covered it, the unique constraint did, and the insert waited for that
                     # transaction to commit. Roll back and decide again: it is visible now.
                     return None
-                await repo.set_available(event_id, plan.available)
                 await uow.commit()
                 self.metrics.committed(
                     len(plan.created), sum(booking.quantity for booking in plan.created)
