@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # checkov pins its own world (boto3, bc-python-hcl2, ...): it lives in a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
-SRC := $(wildcard src tests bench)
+SRC := $(wildcard src tests bench deploy)
 
 .DEFAULT_GOAL := help
 .PHONY: help install run migrate lint lint-deploy fmt typecheck test test-fast cov bench lock clean
@@ -34,6 +34,7 @@ lint: install lint-deploy ## ruff, formatting, mypy --strict, layer rules, deplo
 	$(BIN)/ruff check $(SRC)
 	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy
+	$(BIN)/mypy --strict deploy/check_hcl.py
 	$(BIN)/lint-imports
 
 $(CHECKOV_STAMP): deploy/requirements-checkov.lock

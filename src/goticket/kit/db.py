@@ -27,6 +27,8 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.OperatorInterventionError,  # admin or crash shutdown, cancelled session
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # a failover left us on a standby
     asyncpg.exceptions.QueryCanceledError,
+    # A rotated database password: new connections fail until the service restarts with it.
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
     ConnectionError,
     TimeoutError,
     OSError,
