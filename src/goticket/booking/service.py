@@ -124,7 +124,7 @@ class BatchWriter:
     the per-user limit and the idempotency check race-free: the reads happen after it is granted.
     """
 
-    _ATTEMPTS = 3
+    _ATTEMPTS = 4  # the first one does not read idempotency keys
 
     def __init__(
         self, uow: UnitOfWorkFactory, clock: Clock, metrics: BookingMetrics | None = None
@@ -136,8 +136,8 @@ class BatchWriter:
     async def commit(self, event_id: UUID, requests: Sequence[BookRequest]) -> list[Outcome]:
         started = time.perf_counter()
         try:
-            for _ in range(self._ATTEMPTS):
-                outcomes = await self._attempt(event_id, requests)
+            for attempt in range(self._ATTEMPTS):
+                outcomes = await self._attempt(event_id, requests, read_keys=attempt > 0)
                 if outcomes is not None:
                     break
             else:
@@ -152,8 +152,13 @@ class BatchWriter:
         return outcomes
 
     async def _attempt(
-        self, event_id: UUID, requests: Sequence[BookRequest]
+        self, event_id: UUID, requests: Sequence[BookRequest], *, read_keys: bool
     ) -> list[Outcome] | None:
+        """One transaction. Idempotency keys are almost always new, so the first attempt does
+        not read them before deciding (one round trip less while holding the lock): a key
+        that was taken makes the insert come up short, and the next attempt reads them all.
+        A keyed request the plan refuses is never answered unread: it may be the retry of a
+        booking that was made, and it must get that booking."""
         async with self._uow() as uow:
             repo = uow.bookings
             available = await repo.lock_inventory(event_id)
@@ -164,17 +169,29 @@ class BatchWriter:
                 return [EventNotFound("no such event") for _ in requests]
             slots = list({(r.user_id, r.idempotency_key) for r in requests if r.idempotency_key})
             limited = list({r.user_id for r in requests}) if terms.max_per_user is not None else []
-            existing = await repo.by_keys(slots) if slots else {}
             confirmed = await repo.confirmed_quantities(event_id, limited) if limited else {}
+            existing = await repo.by_keys(slots) if slots and read_keys else {}
+            now = self._clock.now()
             plan = plan_batch(
                 terms,
                 requests,
                 available=available,
                 user_confirmed=confirmed,
                 existing=existing,
-                now=self._clock.now(),
+                now=now,
                 new_id=uuid.uuid4,
             )
+            if slots and not read_keys and _refuses_a_keyed_request(requests, plan.outcomes):
+                existing = await repo.by_keys(slots)
+                plan = plan_batch(
+                    terms,
+                    requests,
+                    available=available,
+                    user_confirmed=confirmed,
+                    existing=existing,
+                    now=now,
+                    new_id=uuid.uuid4,
+                )
             if plan.created:
                 stored = await repo.add_many(plan.created, available=(event_id, plan.available))
                 if stored < len(plan.created):
@@ -187,6 +204,13 @@ class BatchWriter:
                     len(plan.created), sum(booking.quantity for booking in plan.created)
                 )
         return plan.outcomes
+
+
+def _refuses_a_keyed_request(requests: Sequence[BookRequest], outcomes: Sequence[Outcome]) -> bool:
+    return any(
+        r.idempotency_key is not None and not isinstance(o, Booking)
+        for r, o in zip(requests, outcomes, strict=True)
+    )
 
 
 class DirectReserver:

@@ -3,10 +3,11 @@ request ids and the request log."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import time
 import typing
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar, cast
@@ -417,6 +418,9 @@ class RequestContext:
         self._app: ASGIApp = cast(ASGIApp, app)
         self._observe = observe
         self._fast = fast
+        # Request ids: a random prefix per app and a counter (no system call per request).
+        self._id_prefix = os.urandom(8).hex()
+        self._ids = itertools.count()
 
     def lifespan(self) -> AbstractAsyncContextManager[None]:
         return self.litestar.lifespan()
@@ -426,7 +430,7 @@ class RequestContext:
             await self._app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or f"{self._id_prefix}{next(self._ids):016x}"
         scope[REQUEST_ID_SCOPE_KEY] = request_id
         encoded_id = request_id.encode()
         status = 500
