@@ -8,6 +8,7 @@ PostgreSQL) on teardown even when an assertion failed.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -30,6 +31,8 @@ import httpx
 import psutil
 import psycopg
 import pytest
+from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.parser import text_string_to_metric_families
 
 from goticket.kit.migrate import head_revision
 
@@ -153,8 +156,10 @@ def workdir() -> Iterator[Path]:
 class Served:
     """One ``goticket serve`` process (and its workers), killed on exit if still running."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, *, workers: int = 1) -> None:
-        self.port = free_port()
+    def __init__(
+        self, env: dict[str, str], cwd: Path, *, workers: int = 1, port: int | None = None
+    ) -> None:
+        self.port = port or free_port()
         self.env = env
         self.cwd = cwd
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -489,3 +494,133 @@ def test_concurrent_migrations_both_succeed(server_url: str, workdir: Path) -> N
             ).fetchone()
         assert versions == [(head_revision(),)]
         assert tables == (4,)
+
+
+# ---------------------------------------------------------------------------- f. metrics, workers
+
+
+METRICS_TOKEN = "process-metrics-" + "t" * 32
+HTTP_REQUESTS = "goticket_http_requests_total"
+HEALTHZ_200 = {"route": "/healthz", "method": "GET", "status": "200"}
+
+
+def started_workers(server: Served) -> set[int]:
+    return {int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", server.log)}
+
+
+def wait_for_workers(server: Served, count: int) -> set[int]:
+    server.wait_ready()
+    wait_until(
+        lambda: (
+            len(started_workers(server)) == count
+            and server.log.count("Application startup complete") == count
+        ),
+        30,
+        f"{count} workers",
+    )
+    return started_workers(server)
+
+
+def counted_by_worker(folder: Path, sample: str, labels: dict[str, str]) -> dict[int, float]:
+    """Each worker's own count of one counter series, read from its counter_<pid>.db file."""
+    counts: dict[int, float] = {}
+    for path in folder.glob("counter_*.db"):
+        pid = int(path.stem.removeprefix("counter_"))
+        entries = MmapedDict.read_all_values_from_file(str(path))  # type: ignore[no-untyped-call]
+        for key, value, _, _ in entries:
+            _, name, found, _ = json.loads(key)
+            if name == sample and found == labels:
+                counts[pid] = counts.get(pid, 0.0) + value
+    return counts
+
+
+def counter_pids(folder: Path) -> set[int]:
+    return {int(path.stem.removeprefix("counter_")) for path in folder.glob("counter_*.db")}
+
+
+def scrape_healthz_200(base_url: str) -> float | None:
+    """GET /metrics on a fresh connection (any worker may answer): the /healthz 200 count."""
+    with httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT) as http:
+        response = http.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain"), response.headers
+    found: float | None = None
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            if sample.name == HTTP_REQUESTS and sample.labels == HEALTHZ_200:
+                assert found is None, "the series is listed twice"
+                found = sample.value
+    return found
+
+
+def get_healthz(base_url: str) -> int:
+    with httpx.Client(base_url=base_url, timeout=HTTP_TIMEOUT) as http:
+        return http.get("/healthz").status_code
+
+
+def test_two_workers_expose_one_metrics_view_and_a_restart_starts_it_empty(
+    server_url: str, workdir: Path
+) -> None:
+    with fresh_database(server_url) as url:
+        data_dir = workdir / "data"
+        env = environment(
+            database_url=url,
+            data_dir=str(data_dir),
+            jwt_secret="process-test-" + "m" * 40,
+            metrics_token=METRICS_TOKEN,
+            db_pool_min="1",
+            db_pool_max="4",
+        )
+        with Served(env, workdir, workers=2) as server:
+            workers = wait_for_workers(server, 2)
+            folder = (data_dir / f"metrics-{server.port}").resolve()
+            assert folder.is_dir(), list(data_dir.iterdir())
+            # Each worker built its app in multiprocess mode: it has its own counter file.
+            assert counter_pids(folder) == workers
+
+            # Fresh connections, in rounds of 20, until both workers answered some.
+            sent = 0
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                for _ in range(10):
+                    statuses = list(pool.map(get_healthz, [server.base_url] * 20))
+                    assert statuses == [200] * 20
+                    sent += 20
+                    by_worker = counted_by_worker(folder, HTTP_REQUESTS, HEALTHZ_200)
+                    if sent >= 60 and len(by_worker) == 2:
+                        break
+            wait_until(
+                lambda: sum(counted_by_worker(folder, HTTP_REQUESTS, HEALTHZ_200).values()) == sent,
+                5,
+                f"the workers to count {sent} requests",
+            )
+            by_worker = counted_by_worker(folder, HTTP_REQUESTS, HEALTHZ_200)
+            assert set(by_worker) == workers, by_worker  # both workers answered, and wrote
+            assert all(count > 0 for count in by_worker.values()), by_worker
+
+            # Whichever worker answers a scrape, it reports the sum of all of them.
+            assert [scrape_healthz_200(server.base_url) for _ in range(6)] == [sent] * 6
+            scraped = {**HEALTHZ_200, "route": "/metrics"}
+            wait_until(
+                lambda: sum(counted_by_worker(folder, HTTP_REQUESTS, scraped).values()) == 6,
+                5,
+                "the six scrapes to be counted",
+            )
+
+            processes = [p for p in server.children() if p.pid in workers]
+            assert server.terminate() == 0, server.log
+            _, alive = psutil.wait_procs(processes, timeout=10)
+            assert not alive, f"workers still running: {alive}"
+            # The stopped workers' counters stay behind: the next start must not add them in.
+            assert counter_pids(folder) == workers
+            port = server.port
+
+        with Served(env, workdir, workers=2, port=port) as restarted:
+            new_workers = wait_for_workers(restarted, 2)
+            assert not new_workers & workers
+            assert counter_pids(folder) == new_workers  # the old files were wiped
+            assert scrape_healthz_200(restarted.base_url) is None
+            assert get_healthz(restarted.base_url) == 200
+            wait_until(
+                lambda: scrape_healthz_200(restarted.base_url) == 1, 5, "one /healthz counted"
+            )
+            assert restarted.terminate() == 0, restarted.log

@@ -448,7 +448,7 @@ class RequestContext:
         try:
             await (handler or self._app)(scope, receive, send_with_id)
         except ClientGone:
-            pass  # nobody to answer
+            status = 499  # nobody to answer: "client closed request", as nginx logs it
         finally:
             seconds = time.perf_counter() - started
             route = scope.get("path_template") or "unmatched"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hmac
 import os
-import shutil
+import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,9 @@ from prometheus_client.registry import Collector
 from goticket.kit.errors import AuthenticationFailed
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# Litestar appends the charset to text/* itself: naming it here too would repeat it.
+_MEDIA_TYPE = CONTENT_TYPE_LATEST.removesuffix("; charset=utf-8")
+_BEARER = re.compile(r"^\s*bearer\s+(\S+)\s*$", re.IGNORECASE)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 # Label values come from a closed set: an unknown method is "OTHER", an unrouted path "unmatched".
@@ -49,8 +52,9 @@ def multiprocess_mode() -> bool:
 def prepare_multiprocess_dir(folder: Path) -> None:
     """Start a server's metrics folder empty (files of an earlier run would be summed in) and
     point the workers about to start at it."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):  # only prometheus_client's files: the folder may be shared
+        stale.unlink(missing_ok=True)
     os.environ[MULTIPROC_ENV] = str(folder)
 
 
@@ -217,11 +221,12 @@ def metrics_handler(
     metrics: Metrics, token: str, stock: StockReader, events_limit: int
 ) -> HTTPRouteHandler:
     """``GET /metrics`` in Prometheus' text format, for a caller presenting the metrics token."""
-    expected = f"Bearer {token}".encode()
+    expected = token.encode()
 
     @get("/metrics", include_in_schema=False)
     async def scrape(request: Request[Any, Any, Any]) -> Response[bytes]:
-        presented = request.headers.get("authorization", "").encode()
+        match = _BEARER.match(request.headers.get("authorization", ""))
+        presented = match.group(1).encode() if match else b""
         if not hmac.compare_digest(presented, expected):
             raise AuthenticationFailed("the metrics endpoint needs the metrics bearer token")
         if multiprocess_mode():
@@ -231,7 +236,7 @@ def metrics_handler(
             registry = metrics.registry
         rows = await stock(events_limit) if events_limit else ()
         body = generate_latest(registry) + generate_latest(_single(_StockCollector(rows)))
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
+        return Response(body, media_type=_MEDIA_TYPE)
 
     return scrape
 
