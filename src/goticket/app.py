@@ -61,9 +61,8 @@ class CatalogTerms:
     def __init__(self, connection: Connection) -> None:
         self._events = PgEventsRepository(connection)
 
-    async def terms(self, event_id: UUID) -> BookingTerms | None:
-        event = await self._events.get(event_id)
-        return terms_of(event) if event is not None else None
+    async def terms(self, event_ids: Sequence[UUID]) -> dict[UUID, BookingTerms]:
+        return {event.id: terms_of(event) for event in await self._events.get_many(event_ids)}
 
 
 def terms_of(event: Event) -> BookingTerms:

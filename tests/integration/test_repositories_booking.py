@@ -31,7 +31,7 @@ async def add_one(repo: PgBookingsRepository, booking: Booking) -> bool:
 
 
 async def held(repo: PgBookingsRepository, event_id: uuid.UUID, user_id: uuid.UUID) -> int:
-    return (await repo.confirmed_quantities(event_id, [user_id])).get(user_id, 0)
+    return (await repo.confirmed_quantities([(event_id, user_id)])).get((event_id, user_id), 0)
 
 
 async def add_user(db: DB) -> UUID:
@@ -529,11 +529,13 @@ async def test_by_keys_and_confirmed_quantities_answer_for_many_at_once(
     async with PgBookingUnitOfWork(database, readonly=True) as uow:
         found = await uow.bookings.by_keys([(ada, "k"), (bob, "k"), (cy, "k"), (ada, "other")])
         assert found == {(ada, "k"): a1, (bob, "k"): b1}
-        assert await uow.bookings.confirmed_quantities(event_id, [ada, bob, cy]) == {
-            ada: 2,
-            bob: 3,
+        pairs = [(event_id, ada), (event_id, bob), (event_id, cy), (elsewhere, bob)]
+        assert await uow.bookings.confirmed_quantities(pairs) == {
+            (event_id, ada): 2,
+            (event_id, bob): 3,
+            (elsewhere, bob): 1,
         }
-        assert await uow.bookings.confirmed_quantities(elsewhere, [ada, bob]) == {bob: 1}
+        assert await uow.bookings.confirmed_quantities([(elsewhere, ada)]) == {}
 
 
 async def test_add_many_sets_available_in_the_same_statement(database: Database, db: DB) -> None:
@@ -542,7 +544,23 @@ async def test_add_many_sets_available_in_the_same_statement(database: Database,
     batch = [make_booking(event_id, ada, quantity=2), make_booking(event_id, ada, quantity=3)]
     async with PgBookingUnitOfWork(database) as uow:
         assert await uow.bookings.lock_inventory(event_id) == 10
-        assert await uow.bookings.add_many(batch, available=(event_id, 5)) == 2
+        assert await uow.bookings.add_many(batch, stock={event_id: 5}) == 2
         await uow.commit()
     async with PgBookingUnitOfWork(database, readonly=True) as uow:
         assert await uow.bookings.lock_inventory(event_id) == 5
+
+
+async def test_lock_inventories_locks_every_row_asked_for_and_skips_unknown_events(
+    database: Database, db: DB
+) -> None:
+    first, second = await add_event(db, database, capacity=3), await add_event(db, database)
+    unknown = uuid.uuid4()
+    async with PgBookingUnitOfWork(database) as uow:
+        stock = await uow.bookings.lock_inventories(sorted([first, second, unknown]))
+        assert stock == {first: 3, second: 10}
+        # Held: another transaction cannot take either row until this one ends.
+        for event_id in (first, second):
+            async with PgBookingUnitOfWork(database) as other:
+                await other.connection.execute("SET LOCAL lock_timeout = '100ms'")
+                with pytest.raises(Unavailable):
+                    await other.bookings.lock_inventories([event_id])

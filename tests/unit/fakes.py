@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -260,6 +260,11 @@ class FakeBookingsRepository:
         await asyncio.sleep(0)  # a real lock is a round trip: let other tasks run
         return self.available.get(event_id)
 
+    async def lock_inventories(self, event_ids: Sequence[UUID]) -> dict[UUID, int]:
+        assert list(event_ids) == sorted(event_ids), "rows are locked in event id order"
+        await asyncio.sleep(0)
+        return {e: self.available[e] for e in event_ids if e in self.available}
+
     async def set_available(self, event_id: UUID, available: int) -> None:
         assert event_id in self.available
         assert available >= 0, "the CHECK constraint would refuse this"
@@ -283,17 +288,17 @@ class FakeBookingsRepository:
         return {slot: booking for slot, booking in found.items() if booking is not None}
 
     async def confirmed_quantities(
-        self, event_id: UUID, user_ids: Sequence[UUID]
-    ) -> dict[UUID, int]:
-        held = {user_id: await self.confirmed_quantity(event_id, user_id) for user_id in user_ids}
-        return {user_id: quantity for user_id, quantity in held.items() if quantity}
+        self, pairs: Sequence[tuple[UUID, UUID]]
+    ) -> dict[tuple[UUID, UUID], int]:
+        held = {pair: await self.confirmed_quantity(*pair) for pair in pairs}
+        return {pair: quantity for pair, quantity in held.items() if quantity}
 
     async def add_many(
-        self, bookings: Sequence[Booking], *, available: tuple[UUID, int] | None = None
+        self, bookings: Sequence[Booking], *, stock: Mapping[UUID, int] | None = None
     ) -> int:
         added = [await self.add(booking) for booking in bookings]
-        if available is not None:
-            await self.set_available(*available)
+        for event_id, available in (stock or {}).items():
+            await self.set_available(event_id, available)
         return sum(added)
 
     async def add(self, booking: Booking) -> bool:
@@ -335,9 +340,10 @@ class FakeTermsReader:
     def __init__(self, catalog: FakeCatalog | None) -> None:
         self._catalog = catalog
 
-    async def terms(self, event_id: UUID) -> BookingTerms | None:
+    async def terms(self, event_ids: Sequence[UUID]) -> dict[UUID, BookingTerms]:
         assert self._catalog is not None, "give FakeBookingUow a catalog to book against"
-        return await self._catalog(event_id)
+        found = {event_id: await self._catalog(event_id) for event_id in event_ids}
+        return {event_id: terms for event_id, terms in found.items() if terms is not None}
 
 
 class FakeBookingUnitOfWork(FakeUnitOfWork):

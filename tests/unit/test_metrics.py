@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from uuid import UUID
@@ -356,10 +357,10 @@ async def test_writer_sheds_the_whole_batch_when_the_database_is_unavailable(
     w = Writer()
     event = w.event(capacity=10)
 
-    async def connection_lost(event_id: UUID) -> int | None:
+    async def connection_lost(event_ids: Sequence[UUID]) -> dict[UUID, int]:
         raise Unavailable("the database connection was lost", retry_after=2)
 
-    monkeypatch.setattr(w.uow.bookings, "lock_inventory", connection_lost)
+    monkeypatch.setattr(w.uow.bookings, "lock_inventories", connection_lost)
     with pytest.raises(Unavailable):
         await w.writer.commit(event, [ask(event), ask(event, 2), ask(event, 3)])
 
@@ -378,7 +379,7 @@ async def test_writer_sheds_the_batch_when_keys_keep_colliding(
     w = Writer()
     event = w.event(capacity=10)
 
-    async def nothing_stored(bookings: object, *, available: object = None) -> int:
+    async def nothing_stored(bookings: object, *, stock: object = None) -> int:
         return 0
 
     monkeypatch.setattr(w.uow.bookings, "add_many", nothing_stored)
@@ -398,10 +399,10 @@ async def test_writer_leaves_an_unexpected_error_to_its_caller(
     w = Writer()
     event = w.event(capacity=10)
 
-    async def broken(event_id: UUID) -> int | None:
+    async def broken(event_ids: Sequence[UUID]) -> dict[UUID, int]:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(w.uow.bookings, "lock_inventory", broken)
+    monkeypatch.setattr(w.uow.bookings, "lock_inventories", broken)
     with pytest.raises(RuntimeError):
         await w.writer.commit(event, [ask(event), ask(event)])
 

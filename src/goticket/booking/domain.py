@@ -95,7 +95,8 @@ class TermsReader(Protocol):
     """The catalog as booking reads it inside its own transaction (wired by the composition
     root): read after the inventory row is locked, the terms cannot change until the commit."""
 
-    async def terms(self, event_id: UUID) -> BookingTerms | None: ...
+    async def terms(self, event_ids: Sequence[UUID]) -> dict[UUID, BookingTerms]:
+        """The terms of those of these events that exist."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Self
 from uuid import UUID
 
@@ -54,6 +54,22 @@ class PgBookingsRepository:
         row = await _lock_row(self._conn, event_id)
         return row["available"] if row else None
 
+    async def lock_inventories(self, event_ids: Sequence[UUID]) -> dict[UUID, int]:
+        # ORDER BY runs before the row locks are taken: every multi-row locker takes them in
+        # event id order, and single-row lockers hold one, so no two transactions wait in a cycle.
+        try:
+            rows = await self._conn.fetch(
+                """SELECT event_id, available FROM event_inventory
+                   WHERE event_id = ANY($1::uuid[]) ORDER BY event_id FOR UPDATE""",
+                list(event_ids),
+            )
+        except (
+            asyncpg.exceptions.LockNotAvailableError,
+            asyncpg.exceptions.DeadlockDetectedError,
+        ) as exc:
+            raise Unavailable("these events are very busy right now; retry shortly") from exc
+        return {row["event_id"]: row["available"] for row in rows}
+
     async def set_available(self, event_id: UUID, available: int) -> None:
         await self._conn.execute(
             "UPDATE event_inventory SET available = $2 WHERE event_id = $1", event_id, available
@@ -79,25 +95,25 @@ class PgBookingsRepository:
         return {(b.user_id, b.idempotency_key): b for b in bookings if b.idempotency_key}
 
     async def confirmed_quantities(
-        self, event_id: UUID, user_ids: Sequence[UUID]
-    ) -> dict[UUID, int]:
+        self, pairs: Sequence[tuple[UUID, UUID]]
+    ) -> dict[tuple[UUID, UUID], int]:
         rows = await self._conn.fetch(
-            """SELECT user_id, sum(quantity) AS held FROM bookings
-               WHERE event_id = $1 AND user_id = ANY($2::uuid[]) AND status = 'confirmed'
-               GROUP BY user_id""",
-            event_id,
-            list(user_ids),
+            """SELECT event_id, user_id, sum(quantity) AS held FROM bookings
+               WHERE (event_id, user_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
+                 AND status = 'confirmed'
+               GROUP BY event_id, user_id""",
+            [event_id for event_id, _ in pairs],
+            [user_id for _, user_id in pairs],
         )
-        return {row["user_id"]: int(row["held"]) for row in rows}
+        return {(row["event_id"], row["user_id"]): int(row["held"]) for row in rows}
 
     async def add_many(
-        self, bookings: Sequence[Booking], *, available: tuple[UUID, int] | None = None
+        self, bookings: Sequence[Booking], *, stock: Mapping[UUID, int] | None = None
     ) -> int:
-        """Insert in one statement (a taken idempotency key is skipped) and, given ``available``
-        (event, spots), set the event's available spots in the same statement; how many rows
-        went in."""
+        """Insert in one statement (a taken idempotency key is skipped) and set each event's
+        available spots in ``stock`` in the same statement; how many rows went in."""
         try:
-            return await self._insert(bookings, available)
+            return await self._insert(bookings, stock or {})
         except (
             asyncpg.exceptions.LockNotAvailableError,
             asyncpg.exceptions.DeadlockDetectedError,
@@ -106,7 +122,7 @@ class PgBookingsRepository:
             # event) took too long, or two batches crossed: nothing was written.
             raise Unavailable("bookings are contended right now; retry shortly") from exc
 
-    async def _insert(self, bookings: Sequence[Booking], available: tuple[UUID, int] | None) -> int:
+    async def _insert(self, bookings: Sequence[Booking], stock: Mapping[UUID, int]) -> int:
         # unnest() turns parallel arrays into rows; the UPDATE rides in the same round trip.
         inserted: int = await self._conn.fetchval(
             f"""WITH inserted AS (
@@ -117,8 +133,9 @@ class PgBookingsRepository:
                     ON CONFLICT (user_id, idempotency_key) DO NOTHING
                     RETURNING 1
                 ), stock AS (
-                    UPDATE event_inventory SET available = $13
-                    WHERE event_id = $12
+                    UPDATE event_inventory AS i SET available = s.available
+                    FROM unnest($12::uuid[], $13::int[]) AS s(event_id, available)
+                    WHERE i.event_id = s.event_id
                 )
                 SELECT count(*) FROM inserted""",
             [b.id for b in bookings],
@@ -132,8 +149,8 @@ class PgBookingsRepository:
             [b.request_hash for b in bookings],
             [b.created_at for b in bookings],
             [b.updated_at for b in bookings],
-            available[0] if available else None,
-            available[1] if available else None,
+            list(stock),
+            list(stock.values()),
         )
         return inserted
 

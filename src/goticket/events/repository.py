@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Self
 from uuid import UUID
@@ -66,6 +66,12 @@ class PgEventsRepository:
     async def get(self, event_id: UUID) -> Event | None:
         row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1", event_id)
         return _event(row) if row else None
+
+    async def get_many(self, event_ids: Sequence[UUID]) -> list[Event]:
+        rows = await self._conn.fetch(
+            f"SELECT {_COLUMNS} FROM events WHERE id = ANY($1::uuid[])", list(event_ids)
+        )
+        return [_event(row) for row in rows]
 
     async def update(self, event: Event) -> bool:
         updated = await self._conn.fetchval(
