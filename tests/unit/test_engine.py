@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -68,6 +68,7 @@ class FakeWriter:
         self.keyed: dict[tuple[UUID, str], Booking] = {}
         self.committed: list[Booking] = []
         self.batches: list[tuple[UUID, list[BookRequest]]] = []
+        self.transactions: list[dict[UUID, list[BookRequest]]] = []
         self.holds: dict[UUID, asyncio.Event] = {}
         self.hold_after: asyncio.Event | None = None
         self.failures: dict[int, BaseException] = {}
@@ -81,6 +82,17 @@ class FakeWriter:
 
     def requests_of(self, event_id: UUID = EVENT) -> list[list[BookRequest]]:
         return [requests for event, requests in self.batches if event == event_id]
+
+    async def commit_many(
+        self, groups: Mapping[UUID, Sequence[BookRequest]]
+    ) -> dict[UUID, list[Outcome]]:
+        """A transaction over several events: each decided as ``commit`` does, in turn."""
+        self.transactions.append(
+            {event_id: list(requests) for event_id, requests in groups.items()}
+        )
+        return {
+            event_id: await self.commit(event_id, requests) for event_id, requests in groups.items()
+        }
 
     async def commit(self, event_id: UUID, requests: Sequence[BookRequest]) -> list[Outcome]:
         self.batches.append((event_id, list(requests)))
@@ -543,3 +555,53 @@ async def test_separate_events_run_in_separate_lanes_concurrently() -> None:
     await within(asyncio.gather(held, queued_same, other_held))
     assert writer.max_active == 2
     assert writer.requests_of(EVENT)[0] == [first]
+
+
+async def test_quiet_events_waiting_together_share_one_transaction() -> None:
+    """Requests for many events that arrive while a transaction is out are decided by ONE next
+    transaction, each event's requests in arrival order."""
+    writer = FakeWriter()
+    engine = make_engine(writer)
+    gate, held, first = await hold_first_batch(engine, writer, EVENT)
+    events = [uuid.UUID(int=n) for n in range(100, 110)]
+    waiting = [BookRequest(event_id, uuid.uuid4(), 1) for event_id in events for _ in range(2)]
+    # The event held up keeps its lane: its next request waits for it, the others do not.
+    tasks = [start(engine, request) for request in waiting]
+    for task, request in zip(tasks, waiting, strict=True):
+        assert_booked(await within(task), request)
+    assert not held.done()
+    merged = [t for t in writer.transactions if set(t) <= set(events)]
+    assert len(merged) <= 2  # the first one started at the first arrival, the rest together
+    assert sum(len(t) for t in merged) == len(events)
+    assert max(len(t) for t in merged) >= len(events) - 1
+    for transaction in merged:
+        for event_id, requests in transaction.items():
+            assert requests == [r for r in waiting if r.event_id == event_id][-len(requests) :]
+    gate.set()
+    assert_booked(await within(held), first)
+
+
+async def test_a_poisoned_event_fails_alone_not_the_events_batched_with_it() -> None:
+    writer = FakeWriter()
+    engine = make_engine(writer)
+    gate, held, _ = await hold_first_batch(engine, writer, EVENT)
+    poison = BookRequest(OTHER_EVENT, uuid.uuid4(), 1)
+    writer.poisoned.add(poison.user_id)
+    neighbour = BookRequest(OTHER_EVENT, uuid.uuid4(), 1)
+    elsewhere = [BookRequest(uuid.UUID(int=n), uuid.uuid4(), 1) for n in range(200, 203)]
+    # Queued behind a held drain of their own so that they are taken as one batch.
+    second_gate = writer.holds[elsewhere[0].event_id] = asyncio.Event()
+    blocker = start(engine, elsewhere[0])
+    await eventually(lambda: writer.active == 2)
+    tasks = [start(engine, r) for r in (poison, neighbour, *elsewhere[1:])]
+    await settle()
+    second_gate.set()
+    results = await within(asyncio.gather(*tasks, return_exceptions=True))
+    assert_retry_later(results[0])
+    assert_booked(cast(Booking, results[1]), neighbour)
+    for result, request in zip(results[2:], elsewhere[1:], strict=True):
+        assert_booked(cast(Booking, result), request)
+    assert_booked(await within(blocker), elsewhere[0])
+    assert any(len(t) > 1 for t in writer.transactions)  # they were batched together first
+    gate.set()
+    await within(held)

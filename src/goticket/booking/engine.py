@@ -1,13 +1,18 @@
-"""The reservation engine: group commit per hot event.
+"""The reservation engine: group commit per hot event, and across quiet ones.
 
-Every event being booked has a lane: a queue of waiting requests and at most one task draining
-it. The task takes every request that arrived while the previous transaction was committing and
-runs ONE transaction for all of them (``BatchWriter``). There is no timer: with light traffic a
-batch is a single request and pays no extra latency; under a stampede the batch grows by itself,
-so the inventory row sees a few transactions per commit cycle instead of one per buyer.
+Every event being booked has a lane: a queue of waiting requests. A drain task takes every
+request that arrived while the previous transaction was committing and runs ONE transaction for
+all of them (``BatchWriter``). There is no timer: with light traffic a batch is a single request
+and pays no extra latency; under a stampede the batch grows by itself, so the inventory row sees
+a few transactions per commit cycle instead of one per buyer.
+
+A drain takes the waiting requests of every lane that no other drain is working on, so a
+thousand events with a request each share one transaction too. A lane belongs to one drain at
+a time (its requests stay in arrival order); a lane held up by a slow transaction does not hold
+up the others: a request for an idle lane starts another drain (at most ``max_drains``).
 
 Across processes nothing changes: each process batches its own arrivals and the inventory row
-lock arbitrates between them.
+locks arbitrate between them.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ class _Ticket:
 @dataclass(slots=True, eq=False)
 class _Lane:
     pending: deque[_Ticket] = field(default_factory=deque)
-    task: asyncio.Task[None] | None = None
+    busy: bool = False  # a drain's transaction holds this lane's requests
     sold_out_until: float = 0.0
     releases: int = 0  # how many times spots came back: a batch decided before one is stale
 
@@ -57,6 +62,7 @@ class ReservationEngine:
         deadline: float = 5.0,
         sold_out_ttl: float = 1.0,
         metrics: BookingMetrics | None = None,
+        max_drains: int = 4,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._writer = writer
@@ -67,6 +73,10 @@ class ReservationEngine:
         self._sold_out_ttl = sold_out_ttl
         self._monotonic = monotonic
         self._lanes: dict[UUID, _Lane] = {}
+        self._max_drains = max_drains
+        self._drains: set[asyncio.Task[None]] = set()
+        self._drain_starting = False  # a drain was created and has not taken its batch yet
+        self._queued = 0
 
     async def reserve(self, request: BookRequest) -> Booking:
         lane = self._lanes.get(request.event_id)
@@ -84,8 +94,12 @@ class ReservationEngine:
         loop = asyncio.get_running_loop()
         ticket = _Ticket(request, loop.create_future())
         lane.pending.append(ticket)
-        if lane.task is None:
-            lane.task = asyncio.create_task(self._drain(request.event_id, lane))
+        self._queued += 1
+        if not lane.busy and not self._drain_starting and len(self._drains) < self._max_drains:
+            self._drain_starting = True
+            drain = asyncio.create_task(self._drain())
+            self._drains.add(drain)
+            drain.add_done_callback(self._drains.discard)
         # One timer per request (cheaper than wait_for + shield on the hot path). A batch
         # only answers tickets that are not done yet, so whichever comes first wins.
         timer = loop.call_later(self._deadline, self._expire, ticket)
@@ -109,13 +123,12 @@ class ReservationEngine:
 
     async def close(self, grace: float = 5.0) -> None:
         """Let the batches in flight finish (bounded), so that shutdown strands nobody."""
-        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=grace)
+        if self._drains:
+            await asyncio.wait(set(self._drains), timeout=grace)
 
     def queued(self) -> int:
         """Requests waiting for a transaction, all events together."""
-        return sum(len(lane.pending) for lane in self._lanes.values())
+        return self._queued
 
     def released(self, event_id: UUID) -> None:
         lane = self._lanes.get(event_id)
@@ -123,58 +136,107 @@ class ReservationEngine:
             lane.sold_out_until = 0.0
             lane.releases += 1
 
-    async def _drain(self, event_id: UUID, lane: _Lane) -> None:
-        try:
-            while lane.pending:
-                batch: list[_Ticket] = []
-                while lane.pending and len(batch) < self._max_batch:
-                    ticket = lane.pending.popleft()
-                    if not ticket.abandoned:
-                        batch.append(ticket)
-                if batch:
-                    await self._run(event_id, lane, batch)
-        finally:
-            lane.task = None
-            if not lane.pending and lane.sold_out_until <= self._monotonic():
-                self._lanes.pop(event_id, None)
+    def _take(self) -> dict[UUID, list[_Ticket]]:
+        """The waiting requests of every lane no other drain holds, oldest lanes first, up to
+        ``max_batch`` requests; their lanes are now this drain's."""
+        batch: dict[UUID, list[_Ticket]] = {}
+        room = self._max_batch
+        for event_id, lane in self._lanes.items():
+            if room == 0:
+                break
+            if lane.busy or not lane.pending:
+                continue
+            tickets: list[_Ticket] = []
+            while lane.pending and room:
+                ticket = lane.pending.popleft()
+                self._queued -= 1
+                if not ticket.abandoned:
+                    tickets.append(ticket)
+                    room -= 1
+            if tickets:
+                lane.busy = True
+                batch[event_id] = tickets
+        return batch
 
-    async def _run(self, event_id: UUID, lane: _Lane, batch: list[_Ticket]) -> None:
+    async def _drain(self) -> None:
+        self._drain_starting = False
+        while batch := self._take():
+            try:
+                await self._run(batch)
+            finally:
+                now = self._monotonic()
+                for event_id in batch:
+                    lane = self._lanes[event_id]
+                    lane.busy = False
+                    if not lane.pending and lane.sold_out_until <= now:
+                        del self._lanes[event_id]
+
+    async def _run(self, batch: dict[UUID, list[_Ticket]]) -> None:
         try:
-            await self._decide(event_id, lane, batch)
+            await self._decide(batch)
         finally:
             # Whatever went wrong above, no caller of this batch is left waiting.
-            for ticket in batch:
-                if not ticket.future.done():
-                    ticket.future.set_exception(Unavailable("the booking failed; retry shortly"))
-                    if ticket.abandoned:
-                        ticket.future.exception()  # nobody awaits it: mark it retrieved
+            for tickets in batch.values():
+                for ticket in tickets:
+                    if not ticket.future.done():
+                        ticket.future.set_exception(
+                            Unavailable("the booking failed; retry shortly")
+                        )
+                        if ticket.abandoned:
+                            ticket.future.exception()  # nobody awaits it: mark it retrieved
 
-    async def _decide(self, event_id: UUID, lane: _Lane, batch: list[_Ticket]) -> None:
-        requests = [ticket.request for ticket in batch]
-        releases = lane.releases
+    async def _decide(self, batch: dict[UUID, list[_Ticket]]) -> None:
+        releases = {event_id: self._lanes[event_id].releases for event_id in batch}
+        groups = {event_id: [t.request for t in tickets] for event_id, tickets in batch.items()}
         try:
-            outcomes = await self._writer.commit(event_id, requests)
+            outcomes = await self._writer.commit_many(groups)
         except Unavailable as error:
             # The transaction failed or its outcome is unknown: every request of this batch,
             # and only of this batch, is told to retry with its key.
-            outcomes = [Unavailable(error.detail, retry_after=error.retry_after) for _ in batch]
+            outcomes = {
+                event_id: [Unavailable(error.detail, retry_after=error.retry_after) for _ in ts]
+                for event_id, ts in batch.items()
+            }
         except Exception:
-            log.exception("batch failed; deciding its requests one by one", size=len(batch))
-            outcomes = [await self._alone(event_id, ticket) for ticket in batch]
-        sold_out = False
-        for ticket, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, SoldOut) and outcome.extra.get("available") == 0:
-                sold_out = True
-            if ticket.abandoned or ticket.future.done():
-                continue
-            if isinstance(outcome, Booking):
-                ticket.future.set_result(outcome)
-            else:
-                ticket.future.set_exception(outcome)
-        if sold_out and lane.releases == releases:
-            # Unless spots came back (a cancellation) while the batch was out: then its
-            # "sold out" is already stale and must not hide them.
-            lane.sold_out_until = self._monotonic() + self._sold_out_ttl
+            log.exception(
+                "batch failed; deciding it event by event, request by request",
+                events=len(batch),
+                size=sum(len(tickets) for tickets in batch.values()),
+            )
+            outcomes = {
+                event_id: await self._event_alone(event_id, tickets, split=len(batch) > 1)
+                for event_id, tickets in batch.items()
+            }
+        for event_id, tickets in batch.items():
+            sold_out = False
+            for ticket, outcome in zip(tickets, outcomes[event_id], strict=True):
+                if isinstance(outcome, SoldOut) and outcome.extra.get("available") == 0:
+                    sold_out = True
+                if ticket.abandoned or ticket.future.done():
+                    continue
+                if isinstance(outcome, Booking):
+                    ticket.future.set_result(outcome)
+                else:
+                    ticket.future.set_exception(outcome)
+            lane = self._lanes[event_id]
+            if sold_out and lane.releases == releases[event_id]:
+                # Unless spots came back (a cancellation) while the batch was out: then its
+                # "sold out" is already stale and must not hide them.
+                lane.sold_out_until = self._monotonic() + self._sold_out_ttl
+
+    async def _event_alone(
+        self, event_id: UUID, tickets: list[_Ticket], *, split: bool
+    ) -> list[Outcome]:
+        """A poisoned event fails alone, not the events batched with it; within it, a
+        poisoned request fails alone, not its neighbours."""
+        if split:
+            try:
+                return await self._writer.commit(event_id, [t.request for t in tickets])
+            except Unavailable as error:
+                return [Unavailable(error.detail, retry_after=error.retry_after) for _ in tickets]
+            except Exception:
+                log.exception("an event's batch failed on its own", event_id=str(event_id))
+        return [await self._alone(event_id, ticket) for ticket in tickets]
 
     async def _alone(self, event_id: UUID, ticket: _Ticket) -> Outcome:
         """A poisoned request fails alone, not its batch."""
