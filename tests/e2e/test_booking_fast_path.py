@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -61,6 +61,20 @@ def _post(
     return run
 
 
+def _raw(headers: Callable[[str], list[tuple[str, str | bytes]]]) -> Case:
+    """Headers as sent, repeats and raw bytes included (the caller's token filled in)."""
+
+    async def run(http: httpx.AsyncClient, event: str, actor: Actor) -> httpx.Response:
+        sent = [(name, value) for name, value in headers(actor.token)]
+        return await http.post(
+            f"/events/{event}/bookings",
+            content=b'{"quantity": 1}',
+            headers=cast(list[tuple[str, str]], sent),
+        )
+
+    return run
+
+
 JSON = {"Content-Type": "application/json"}
 CASES: dict[str, list[Case]] = {
     "book one": [_post(b'{"quantity": 1}', JSON)],
@@ -95,6 +109,60 @@ CASES: dict[str, list[Case]] = {
     ],
     "not a uuid": [_post(b"{}", JSON, path="/events/not-a-uuid/bookings")],
     "trailing slash": [_post(b"{}", JSON, path="/events/{event}/bookings/")],
+    "two idempotency keys": [
+        _raw(
+            lambda token: [
+                ("Authorization", f"Bearer {token}"),
+                ("Content-Type", "application/json"),
+                ("Idempotency-Key", "a"),
+                ("Idempotency-Key", "b"),
+            ]
+        )
+    ],
+    "two content types": [
+        _raw(
+            lambda token: [
+                ("Authorization", f"Bearer {token}"),
+                ("Content-Type", "application/json"),
+                ("Content-Type", "text/plain"),
+            ]
+        )
+    ],
+    "bad then good authorization": [
+        _raw(
+            lambda token: [
+                ("Authorization", "Bearer nope"),
+                ("Authorization", f"Bearer {token}"),
+                ("Content-Type", "application/json"),
+            ]
+        )
+    ],
+    "good then bad authorization": [
+        _raw(
+            lambda token: [
+                ("Authorization", f"Bearer {token}"),
+                ("Authorization", "Bearer nope"),
+                ("Content-Type", "application/json"),
+            ]
+        )
+    ],
+    "latin-1 idempotency key": [
+        _raw(
+            lambda token: [
+                ("Authorization", f"Bearer {token}"),
+                ("Content-Type", "application/json"),
+                ("Idempotency-Key", "caf\xe9".encode("latin-1")),
+            ]
+        )
+    ],
+    "charset and upper-case media type": [
+        _raw(
+            lambda token: [
+                ("Authorization", f"Bearer {token}"),
+                ("Content-Type", "Application/JSON; charset=utf-8"),
+            ]
+        )
+    ],
 }
 
 

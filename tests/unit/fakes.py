@@ -260,7 +260,9 @@ class FakeBookingsRepository:
         await asyncio.sleep(0)  # a real lock is a round trip: let other tasks run
         return self.available.get(event_id)
 
-    async def lock_inventories(self, event_ids: Sequence[UUID]) -> dict[UUID, int]:
+    async def lock_inventories(
+        self, event_ids: Sequence[UUID], *, skip_locked: bool = False
+    ) -> dict[UUID, int]:
         assert list(event_ids) == sorted(event_ids), "rows are locked in event id order"
         await asyncio.sleep(0)
         return {e: self.available[e] for e in event_ids if e in self.available}

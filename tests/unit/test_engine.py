@@ -94,6 +94,11 @@ class FakeWriter:
             event_id: await self.commit(event_id, requests) for event_id, requests in groups.items()
         }
 
+    async def commit_free(
+        self, groups: Mapping[UUID, Sequence[BookRequest]]
+    ) -> tuple[dict[UUID, list[Outcome]], list[UUID]]:
+        return await self.commit_many(groups), []
+
     async def commit(self, event_id: UUID, requests: Sequence[BookRequest]) -> list[Outcome]:
         self.batches.append((event_id, list(requests)))
         number = len(self.batches)

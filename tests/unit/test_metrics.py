@@ -357,7 +357,9 @@ async def test_writer_sheds_the_whole_batch_when_the_database_is_unavailable(
     w = Writer()
     event = w.event(capacity=10)
 
-    async def connection_lost(event_ids: Sequence[UUID]) -> dict[UUID, int]:
+    async def connection_lost(
+        event_ids: Sequence[UUID], *, skip_locked: bool = False
+    ) -> dict[UUID, int]:
         raise Unavailable("the database connection was lost", retry_after=2)
 
     monkeypatch.setattr(w.uow.bookings, "lock_inventories", connection_lost)
@@ -399,7 +401,7 @@ async def test_writer_leaves_an_unexpected_error_to_its_caller(
     w = Writer()
     event = w.event(capacity=10)
 
-    async def broken(event_ids: Sequence[UUID]) -> dict[UUID, int]:
+    async def broken(event_ids: Sequence[UUID], *, skip_locked: bool = False) -> dict[UUID, int]:
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(w.uow.bookings, "lock_inventories", broken)

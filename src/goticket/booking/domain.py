@@ -222,6 +222,7 @@ def plan_batch(
     existing: Mapping[tuple[UUID, str], Booking],
     now: datetime,
     new_id: Callable[[], UUID],
+    decided: dict[tuple[UUID, str], Outcome] | None = None,
 ) -> BatchPlan:
     """Decide a batch in arrival order against the locked inventory, exactly as if each request
     had run alone in that order: replays first, then the end time, the per-user limit (counting
@@ -229,7 +230,7 @@ def plan_batch(
     confirmed = dict(user_confirmed)
     outcomes: list[Outcome] = []
     created: list[Booking] = []
-    decided: dict[tuple[UUID, str], Outcome] = {}
+    decided = {} if decided is None else decided  # shared by the events of one transaction
     for request in requests:
         slot = (request.user_id, request.idempotency_key) if request.idempotency_key else None
         outcome: Outcome

@@ -105,6 +105,11 @@ class ReservationEngine:
         timer = loop.call_later(self._deadline, self._expire, ticket)
         try:
             return await ticket.future
+        except asyncio.CancelledError:
+            # The caller is gone (its task was cancelled, which cancelled the future too): like
+            # an expired ticket, a queued one is skipped; one in a transaction may still commit.
+            ticket.abandoned = True
+            raise
         finally:
             timer.cancel()
 
@@ -141,9 +146,14 @@ class ReservationEngine:
         ``max_batch`` requests; their lanes are now this drain's."""
         batch: dict[UUID, list[_Ticket]] = {}
         room = self._max_batch
+        now = self._monotonic()
+        idle: list[UUID] = []
         for event_id, lane in self._lanes.items():
             if room == 0:
                 break
+            if not lane.busy and not lane.pending and lane.sold_out_until <= now:
+                idle.append(event_id)
+                continue
             if lane.busy or not lane.pending:
                 continue
             tickets: list[_Ticket] = []
@@ -156,20 +166,34 @@ class ReservationEngine:
             if tickets:
                 lane.busy = True
                 batch[event_id] = tickets
+            elif not lane.pending and lane.sold_out_until <= now:
+                idle.append(event_id)  # every ticket had expired
+        for event_id in idle:
+            del self._lanes[event_id]
+        for event_id in batch:
+            # To the back of the line: the next take starts with the lanes that waited.
+            self._lanes[event_id] = self._lanes.pop(event_id)
         return batch
 
     async def _drain(self) -> None:
         self._drain_starting = False
-        while batch := self._take():
-            try:
-                await self._run(batch)
-            finally:
-                now = self._monotonic()
-                for event_id in batch:
-                    lane = self._lanes[event_id]
-                    lane.busy = False
-                    if not lane.pending and lane.sold_out_until <= now:
-                        del self._lanes[event_id]
+        try:
+            while batch := self._take():
+                try:
+                    await self._run(batch)
+                except Exception:
+                    log.exception("a drain's batch failed; the drain goes on")
+                finally:
+                    now = self._monotonic()
+                    for event_id in batch:
+                        lane = self._lanes[event_id]
+                        lane.busy = False
+                        if not lane.pending and lane.sold_out_until <= now:
+                            del self._lanes[event_id]
+        finally:
+            # In the same step as the empty take: a request arriving from now on sees one
+            # drain less and starts its own (the done callback would come an iteration late).
+            self._drains.discard(asyncio.current_task())
 
     async def _run(self, batch: dict[UUID, list[_Ticket]]) -> None:
         try:
@@ -187,26 +211,43 @@ class ReservationEngine:
 
     async def _decide(self, batch: dict[UUID, list[_Ticket]]) -> None:
         releases = {event_id: self._lanes[event_id].releases for event_id in batch}
-        groups = {event_id: [t.request for t in tickets] for event_id, tickets in batch.items()}
-        try:
-            outcomes = await self._writer.commit_many(groups)
-        except Unavailable as error:
-            # The transaction failed or its outcome is unknown: every request of this batch,
-            # and only of this batch, is told to retry with its key.
-            outcomes = {
-                event_id: [Unavailable(error.detail, retry_after=error.retry_after) for _ in ts]
-                for event_id, ts in batch.items()
+        pending = batch
+        free_only = len(batch) > 1  # first the events whose rows are free, then the others
+        while pending:
+            groups = {
+                event_id: [t.request for t in tickets] for event_id, tickets in pending.items()
             }
-        except Exception:
-            log.exception(
-                "batch failed; deciding it event by event, request by request",
-                events=len(batch),
-                size=sum(len(tickets) for tickets in batch.values()),
-            )
-            outcomes = {
-                event_id: await self._event_alone(event_id, tickets, split=len(batch) > 1)
-                for event_id, tickets in batch.items()
-            }
+            deferred: list[UUID] = []
+            try:
+                if free_only:
+                    outcomes, deferred = await self._writer.commit_free(groups)
+                else:
+                    outcomes = await self._writer.commit_many(groups)
+            except Unavailable as error:
+                outcomes = {
+                    event_id: [Unavailable(error.detail, retry_after=error.retry_after) for _ in ts]
+                    for event_id, ts in pending.items()
+                }
+            except Exception:
+                log.exception(
+                    "batch failed; deciding it event by event, request by request",
+                    events=len(pending),
+                    size=sum(len(tickets) for tickets in pending.values()),
+                )
+                outcomes = {
+                    event_id: await self._event_alone(event_id, tickets, split=len(pending) > 1)
+                    for event_id, tickets in pending.items()
+                }
+            self._answer({e: pending[e] for e in outcomes}, outcomes, releases)
+            pending = {event_id: pending[event_id] for event_id in deferred}
+            free_only = False
+
+    def _answer(
+        self,
+        batch: dict[UUID, list[_Ticket]],
+        outcomes: dict[UUID, list[Outcome]],
+        releases: dict[UUID, int],
+    ) -> None:
         for event_id, tickets in batch.items():
             sold_out = False
             for ticket, outcome in zip(tickets, outcomes[event_id], strict=True):
@@ -220,8 +261,6 @@ class ReservationEngine:
                     ticket.future.set_exception(outcome)
             lane = self._lanes[event_id]
             if sold_out and lane.releases == releases[event_id]:
-                # Unless spots came back (a cancellation) while the batch was out: then its
-                # "sold out" is already stale and must not hide them.
                 lane.sold_out_until = self._monotonic() + self._sold_out_ttl
 
     async def _event_alone(

@@ -54,13 +54,16 @@ class PgBookingsRepository:
         row = await _lock_row(self._conn, event_id)
         return row["available"] if row else None
 
-    async def lock_inventories(self, event_ids: Sequence[UUID]) -> dict[UUID, int]:
+    async def lock_inventories(
+        self, event_ids: Sequence[UUID], *, skip_locked: bool = False
+    ) -> dict[UUID, int]:
         # ORDER BY runs before the row locks are taken: every multi-row locker takes them in
         # event id order, and single-row lockers hold one, so no two transactions wait in a cycle.
         try:
             rows = await self._conn.fetch(
                 """SELECT event_id, available FROM event_inventory
-                   WHERE event_id = ANY($1::uuid[]) ORDER BY event_id FOR UPDATE""",
+                   WHERE event_id = ANY($1::uuid[]) ORDER BY event_id FOR UPDATE"""
+                + (" SKIP LOCKED" if skip_locked else ""),
                 list(event_ids),
             )
         except (

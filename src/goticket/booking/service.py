@@ -30,14 +30,19 @@ from goticket.booking.domain import (
 from goticket.kit.auth import Principal
 from goticket.kit.clock import Clock
 from goticket.kit.errors import DomainError, Unavailable
+from goticket.kit.logging import get_logger
 from goticket.kit.pagination import Page, Position
+
+log = get_logger("goticket.booking")
 
 
 class BookingsRepository(Protocol):
     async def lock_inventory(self, event_id: UUID) -> int | None:
         """Lock the event's inventory row for this transaction; its available spots."""
 
-    async def lock_inventories(self, event_ids: Sequence[UUID]) -> dict[UUID, int]:
+    async def lock_inventories(
+        self, event_ids: Sequence[UUID], *, skip_locked: bool = False
+    ) -> dict[UUID, int]:
         """Lock these events' inventory rows in event id order; their available spots."""
 
     async def set_available(self, event_id: UUID, available: int) -> None: ...
@@ -148,11 +153,28 @@ class BatchWriter:
     async def commit_many(
         self, groups: Mapping[UUID, Sequence[BookRequest]]
     ) -> dict[UUID, list[Outcome]]:
+        outcomes, _ = await self._commit(groups, skip_locked=False)
+        return outcomes
+
+    async def commit_free(
+        self, groups: Mapping[UUID, Sequence[BookRequest]]
+    ) -> tuple[dict[UUID, list[Outcome]], list[UUID]]:
+        """Decide the events whose inventory rows are free now (SKIP LOCKED); the others are
+        returned undecided, for a transaction of their own that waits for their rows: a hot
+        event locked by another process neither holds up nor fails the quiet ones."""
+        return await self._commit(groups, skip_locked=True)
+
+    async def _commit(
+        self, groups: Mapping[UUID, Sequence[BookRequest]], *, skip_locked: bool
+    ) -> tuple[dict[UUID, list[Outcome]], list[UUID]]:
         size = sum(len(requests) for requests in groups.values())
         started = time.perf_counter()
+        deferred: list[UUID] = []
         try:
             for attempt in range(self._ATTEMPTS):
-                outcomes = await self._attempt(groups, read_keys=attempt > 0)
+                outcomes, deferred = await self._attempt(
+                    groups, read_keys=attempt > 0, skip_locked=skip_locked
+                )
                 if outcomes is not None:
                     break
             else:
@@ -160,16 +182,20 @@ class BatchWriter:
         except Unavailable:
             self.metrics.shedding("database-unavailable", size)
             raise
-        self.metrics.batch(size, time.perf_counter() - started)
+        _report(self.metrics.batch, size, time.perf_counter() - started)
         for decided in outcomes.values():
             for outcome in decided:
                 if isinstance(outcome, DomainError):
-                    self.metrics.rejected(outcome.code)
-        return outcomes
+                    _report(self.metrics.rejected, outcome.code)
+        return outcomes, deferred
 
     async def _attempt(
-        self, groups: Mapping[UUID, Sequence[BookRequest]], *, read_keys: bool
-    ) -> dict[UUID, list[Outcome]] | None:
+        self,
+        groups: Mapping[UUID, Sequence[BookRequest]],
+        *,
+        read_keys: bool,
+        skip_locked: bool = False,
+    ) -> tuple[dict[UUID, list[Outcome]] | None, list[UUID]]:
         """One transaction. Idempotency keys are almost always new, so the first attempt does
         not read them before deciding (one round trip less while holding the locks): a key
         that was taken makes the insert come up short, and the next attempt reads them all.
@@ -177,7 +203,13 @@ class BatchWriter:
         booking that was made, and it must get that booking."""
         async with self._uow() as uow:
             repo = uow.bookings
-            stock = await repo.lock_inventories(sorted(groups))
+            stock = await repo.lock_inventories(sorted(groups), skip_locked=skip_locked)
+            deferred: list[UUID] = []
+            if skip_locked:
+                # A row not returned is held elsewhere or does not exist: decided by the second
+                # (waiting) transaction either way.
+                deferred = [event_id for event_id in groups if event_id not in stock]
+                groups = {e: r for e, r in groups.items() if e in stock}
             # The terms (end time, price, limit) are read in this transaction, after the locks:
             # an edit takes the same lock, so none can slip in before the commit.
             terms = await uow.events.terms(list(stock)) if stock else {}
@@ -212,6 +244,7 @@ class BatchWriter:
             now = self._clock.now()
 
             def plan_all() -> dict[UUID, BatchPlan]:
+                decided: dict[tuple[UUID, str], Outcome] = {}  # one key, one decision per batch
                 return {
                     event_id: plan_batch(
                         event_terms,
@@ -221,6 +254,7 @@ class BatchWriter:
                         existing=existing,
                         now=now,
                         new_id=uuid.uuid4,
+                        decided=decided,
                     )
                     for event_id, event_terms in live.items()
                 }
@@ -245,12 +279,21 @@ class BatchWriter:
                     # A key was just used by the same user on another event whose lock we do
                     # not hold: the unique constraint caught it, and the insert waited for that
                     # transaction to commit. Roll back and decide again: it is visible now.
-                    return None
+                    return None, deferred
                 await uow.commit()
-                self.metrics.committed(len(created), sum(b.quantity for b in created))
+                # Decided and durable: from here on nothing may turn the outcome into an error
+                # (the engine would decide these requests again: a second booking, or 409).
+                _report(self.metrics.committed, len(created), sum(b.quantity for b in created))
         for event_id, plan in plans.items():
             outcomes[event_id] = plan.outcomes
-        return outcomes
+        return outcomes, deferred
+
+
+def _report(record: Callable[..., None], *args: object) -> None:
+    try:
+        record(*args)
+    except Exception:
+        log.warning("a booking metric could not be recorded", exc_info=True)
 
 
 def _refuses_a_keyed_request(requests: Sequence[BookRequest], outcomes: Sequence[Outcome]) -> bool:
