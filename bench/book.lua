@@ -1,6 +1,6 @@
 -- POST /events/{id}/bookings as many users: a bearer token per user, a unique Idempotency-Key
 -- per request, quantity 1. Arguments (after --): events file, tokens file, seconds, request
--- budget (0: none), wrk threads, key prefix.
+-- budget (0: none), wrk threads, key prefix ("-": send no Idempotency-Key).
 -- One event in the file: every request books it (hot, sell-out storm); many: a random one each.
 local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./"
 dofile(here .. "common.lua")
@@ -11,7 +11,7 @@ local key_prefix = nil
 local n = 0
 local threads_total = 1
 local BODY = '{"quantity":1}'
-local FIXED = "Content-Type: application/json\r\nContent-Length: " .. #BODY .. "\r\nIdempotency-Key: "
+local FIXED = "Content-Type: application/json\r\nContent-Length: " .. #BODY .. "\r\n"
 
 function init(args)
    local host = wrk.headers["Host"]
@@ -25,7 +25,9 @@ function init(args)
    assert(#request_lines > 0 and #authorizations > 0, "empty events or tokens file")
    bench_init(args[3], args[4], args[5])
    threads_total = tonumber(args[5]) or 1
-   key_prefix = args[6] .. "-t" .. id .. "-"
+   if args[6] ~= "-" then  -- "-": no Idempotency-Key at all
+      key_prefix = args[6] .. "-t" .. id .. "-"
+   end
 end
 
 function request()
@@ -36,5 +38,9 @@ function request()
    if #request_lines > 1 then
       line = request_lines[math.random(#request_lines)]
    end
-   return line .. authorizations[user] .. FIXED .. key_prefix .. n .. "\r\n\r\n" .. BODY
+   if key_prefix == nil then
+      return line .. authorizations[user] .. FIXED .. "\r\n" .. BODY
+   end
+   return line .. authorizations[user] .. FIXED .. "Idempotency-Key: " .. key_prefix .. n
+      .. "\r\n\r\n" .. BODY
 end
