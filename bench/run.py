@@ -70,11 +70,12 @@ MODES: tuple[Mode, ...] = ("on", "off")
 KINDS: tuple[Kind, ...] = ("hot", "storm", "spread", "read", "refuse")
 
 # GOTICKET_DB_POOL_MAX (per worker process) for each mode. OFF holds a connection for the whole
-# transaction, queued behind the hot row's lock, so it gets its own size: 8 came out best among
-# 8/16/32 with `--tune` on the 2-core machine (see docs/benchmarks.md): more connections only
-# lengthen the lock queue inside PostgreSQL. ON keeps the application's default (16) until the
-# engine is tuned the same way (--tune --tune-mode on).
-DEFAULT_POOL: dict[Mode, int] = {"on": 16, "off": 8}
+# transaction, queued behind the hot row's lock, so it gets its own size: with `--tune` on the
+# 2-core machine, 1 per worker came out best on the hot event (hot-256: 1,167 bookings/s; 2: 825,
+# 4: 714, 8: 713, 16: 585, 32: 496) and level with the others on the spread (1,024 vs
+# 1,036-1,191): more connections only lengthen the lock queue inside PostgreSQL. ON keeps the
+# application's default (16).
+DEFAULT_POOL: dict[Mode, int] = {"on": 16, "off": 1}
 
 HOT_CAPACITY = 10_000_000  # the schema's upper bound: never sells out within a run
 SPREAD_CAPACITY = 1_000_000
@@ -153,7 +154,7 @@ def parse_options(argv: Sequence[str]) -> Options:
         help="GOTICKET_DB_POOL_MAX with the engine off [env BENCH_POOL_OFF]")  # fmt: skip
     add("--tune", action="store_true", help="try --tune-pools for --tune-mode, recommend one")
     add("--tune-mode", choices=MODES, default="off")
-    add("--tune-pools", default="8,16,32")
+    add("--tune-pools", default="1,2,4,8,16,32")
     add("--docs", action=argparse.BooleanOptionalAction, default=None,
         help="write docs/benchmarks.md [default: yes, except with --quick or --tune]")  # fmt: skip
     add("--keep-db", action="store_true", help="keep the embedded bench database afterwards")
