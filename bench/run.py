@@ -1302,7 +1302,7 @@ def render_docs(report: dict[str, Any]) -> str:
         "```bash",
         "make bench                          # full run (~5 min): both modes, every scenario",
         'make bench BENCH_ARGS="--quick"     # ~2 min smoke run; docs/benchmarks.md untouched',
-        'make bench BENCH_ARGS="--tune"      # pool sizes 8/16/32 for the OFF baseline',
+        'make bench BENCH_ARGS="--tune"      # pool sizes 1-32 for the OFF baseline',
         'make bench BENCH_ARGS="--modes off --scenarios hot --duration 20"',
         ".venv/bin/goticket bench --help     # the same harness from the command line",
         "```",
