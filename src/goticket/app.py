@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
@@ -40,7 +41,7 @@ from goticket.kit.http import (
     RequestContext,
     handle_bad_request,
 )
-from goticket.kit.logging import configure_logging
+from goticket.kit.logging import configure_logging, get_logger
 from goticket.kit.metrics import EventStock, Metrics, forget_process, metrics_handler
 from goticket.kit.migrate import head_revision
 from goticket.kit.openapi import SECURITY_COMPONENTS, openapi_handlers
@@ -53,6 +54,8 @@ Errors are RFC 9457 problem details (`application/problem+json`); problem `type`
 under `https://goticket.dev/problems/`. Lists are cursor-paginated (`limit` 1..100, `cursor`).
 Every response carries `X-Request-ID`.
 """
+
+log = get_logger("goticket.app")
 
 
 class CatalogTerms:
@@ -149,6 +152,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         await database.open()
         await accounts.prepare()
         sampler = asyncio.create_task(sample_every_second())
+        log.info("worker started", pid=os.getpid(), engine=settings.engine)
         try:
             yield
         finally:
@@ -158,6 +162,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
             await reserver.close()
             await database.close()
             forget_process()
+            log.info("worker stopped", pid=os.getpid())
 
     exception_handlers: dict[Any, Any] = {**EXCEPTION_HANDLERS, BadRequest: handle_bad_request}
     app = Litestar(

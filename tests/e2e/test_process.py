@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -418,18 +417,10 @@ def test_two_workers_serve_and_stop_on_sigterm(server_url: str, workdir: Path) -
         with Served(env, workdir, workers=2) as server:
             server.wait_ready()
 
-            def started_workers() -> set[int]:
-                return {
-                    int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", server.log)
-                }
-
-            def startups() -> int:
-                return server.log.count("Application startup complete")
-
-            wait_until(lambda: len(started_workers()) == 2 and startups() == 2, 30, "two workers")
-            workers = [p for p in server.children() if "spawn_main" in " ".join(p.cmdline())]
-            assert {p.pid for p in workers} == started_workers()
-            assert server.process.pid not in started_workers()
+            started = wait_for_workers(server, 2)
+            workers = [p for p in server.children() if p.pid in started]
+            assert len(workers) == 2, "the workers are processes of the server"
+            assert server.process.pid not in started
 
             # Fresh connections each time, so the kernel spreads them over both workers.
             def fetch(i: int) -> int:
@@ -505,19 +496,14 @@ HEALTHZ_200 = {"route": "/healthz", "method": "GET", "status": "200"}
 
 
 def started_workers(server: Served) -> set[int]:
-    return {int(pid) for pid in re.findall(r"Started server process \[(\d+)\]", server.log)}
+    """The pids of the workers whose app finished its startup (the lifespan logs it)."""
+    lines = (json.loads(line) for line in server.log.splitlines() if '"worker started"' in line)
+    return {int(line["pid"]) for line in lines}
 
 
 def wait_for_workers(server: Served, count: int) -> set[int]:
     server.wait_ready()
-    wait_until(
-        lambda: (
-            len(started_workers(server)) == count
-            and server.log.count("Application startup complete") == count
-        ),
-        30,
-        f"{count} workers",
-    )
+    wait_until(lambda: len(started_workers(server)) == count, 30, f"{count} workers")
     return started_workers(server)
 
 
