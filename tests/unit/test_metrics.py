@@ -24,13 +24,14 @@ from goticket.booking.domain import (
     SoldOut,
 )
 from goticket.booking.engine import Overloaded
-from goticket.booking.service import BatchWriter, BookingMetrics
+from goticket.booking.service import BatchWriter, BookingMetrics, DirectReserver
 from goticket.kit.errors import Unavailable
 from goticket.kit.metrics import Metrics
 from tests.unit.fakes import NOW, FakeBookingUow, FakeCatalog, FakeClock
 from tests.unit.test_engine import (
     EVENT,
     FakeWriter,
+    eventually,
     hold_first_batch,
     make_engine,
     req,
@@ -351,29 +352,35 @@ async def test_writer_reports_unknown_and_ended_events() -> None:
     assert w.metrics.commits == []
 
 
-async def test_writer_sheds_the_whole_batch_when_the_database_is_unavailable(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    w = Writer()
-    event = w.event(capacity=10)
-
+def lose_the_connection(w: Writer, monkeypatch: pytest.MonkeyPatch) -> None:
     async def connection_lost(
         event_ids: Sequence[UUID], *, skip_locked: bool = False
     ) -> dict[UUID, int]:
         raise Unavailable("the database connection was lost", retry_after=2)
 
     monkeypatch.setattr(w.uow.bookings, "lock_inventories", connection_lost)
+
+
+async def test_writer_leaves_counting_an_unavailable_batch_to_whoever_answers_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The engine may have answered some of the batch at their deadline already: it counts the
+    503s it gives, so the writer counts none."""
+    w = Writer()
+    event = w.event(capacity=10)
+    lose_the_connection(w, monkeypatch)
+
     with pytest.raises(Unavailable):
         await w.writer.commit(event, [ask(event), ask(event, 2), ask(event, 3)])
 
-    assert w.metrics.shed == [("database-unavailable", 3)]
+    assert w.metrics.shed == []
     assert w.metrics.batches == []  # no transaction decided anything
     assert w.metrics.commits == []
     assert w.metrics.rejections == []
     assert w.uow.bookings.available[event] == 10
 
 
-async def test_writer_sheds_the_batch_when_keys_keep_colliding(
+async def test_writer_gives_up_on_the_batch_when_keys_keep_colliding(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every attempt's insert loses a key to another transaction: after the last one the batch
@@ -388,7 +395,7 @@ async def test_writer_sheds_the_batch_when_keys_keep_colliding(
     with pytest.raises(Unavailable):
         await w.writer.commit(event, [ask(event, key="a"), ask(event, key="b")])
 
-    assert w.metrics.shed == [("database-unavailable", 2)]
+    assert w.metrics.shed == []  # counted by whoever answers the 503s
     assert w.metrics.commits == []
     assert w.metrics.batches == []
     assert w.uow.log.commits == 0
@@ -505,6 +512,41 @@ async def test_engine_reports_each_request_past_its_deadline() -> None:
     gate.set()
     await within(engine.reserve(req()))
     assert metrics.shed_by_reason == Counter({"deadline": 2})
+
+
+async def test_direct_reserver_counts_the_503_it_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w = Writer()
+    event = w.event(capacity=10)
+    lose_the_connection(w, monkeypatch)
+
+    with pytest.raises(Unavailable):
+        await DirectReserver(w.writer).reserve(ask(event))
+
+    assert w.metrics.shed == [("database-unavailable", 1)]
+
+
+async def test_engine_counts_each_503_once_even_when_the_deadline_answered_it_first() -> None:
+    writer = FakeWriter()
+    metrics = RecordingMetrics()
+    engine = make_engine(writer, deadline=0.2, metrics=metrics)
+    gate, expired, _ = await hold_first_batch(engine, writer)
+    writer.failures[1] = Unavailable("the connection was lost", retry_after=2)
+    with pytest.raises(Unavailable):
+        await within(expired)  # its deadline passed while its transaction was held
+    gate.set()  # ... and then that transaction failed: the caller already had its 503
+    await eventually(lambda: writer.active == 0)
+    await settle()
+    assert metrics.shed == [("deadline", 1)]
+
+    writer.failures[2] = Unavailable("the connection was lost again", retry_after=2)
+    failed = await within(
+        asyncio.gather(engine.reserve(req()), engine.reserve(req()), return_exceptions=True)
+    )
+    assert [type(error) for error in failed] == [Unavailable, Unavailable]
+    assert len(writer.batches) == 2, "both in the second transaction"
+    assert metrics.shed_by_reason == Counter({"deadline": 1, "database-unavailable": 2})
 
 
 async def test_engine_reports_nothing_on_the_happy_path() -> None:

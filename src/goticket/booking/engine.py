@@ -203,9 +203,7 @@ class ReservationEngine:
             for tickets in batch.values():
                 for ticket in tickets:
                     if not ticket.future.done():
-                        ticket.future.set_exception(
-                            Unavailable("the booking failed; retry shortly")
-                        )
+                        self._fail(ticket, Unavailable("the booking failed; retry shortly"))
                         if ticket.abandoned:
                             ticket.future.exception()  # nobody awaits it: mark it retrieved
 
@@ -258,10 +256,17 @@ class ReservationEngine:
                 if isinstance(outcome, Booking):
                     ticket.future.set_result(outcome)
                 else:
-                    ticket.future.set_exception(outcome)
+                    self._fail(ticket, outcome)
             lane = self._lanes[event_id]
             if sold_out and lane.releases == releases[event_id]:
                 lane.sold_out_until = self._monotonic() + self._sold_out_ttl
+
+    def _fail(self, ticket: _Ticket, error: DomainError) -> None:
+        """Answer a ticket with an error; a 503 is counted here, once per request that gets it
+        (one whose deadline already answered it is not counted again)."""
+        if isinstance(error, Unavailable):
+            self._metrics.shedding("database-unavailable")
+        ticket.future.set_exception(error)
 
     async def _event_alone(
         self, event_id: UUID, tickets: list[_Ticket], *, split: bool

@@ -170,18 +170,16 @@ class BatchWriter:
         size = sum(len(requests) for requests in groups.values())
         started = time.perf_counter()
         deferred: list[UUID] = []
-        try:
-            for attempt in range(self._ATTEMPTS):
-                outcomes, deferred = await self._attempt(
-                    groups, read_keys=attempt > 0, skip_locked=skip_locked
-                )
-                if outcomes is not None:
-                    break
-            else:
-                raise Unavailable("idempotency keys kept colliding; retry shortly")
-        except Unavailable:
-            self.metrics.shedding("database-unavailable", size)
-            raise
+        # An Unavailable goes to the caller, which counts the 503s it actually answers (the
+        # engine's callers may already have had theirs, at their deadline).
+        for attempt in range(self._ATTEMPTS):
+            outcomes, deferred = await self._attempt(
+                groups, read_keys=attempt > 0, skip_locked=skip_locked
+            )
+            if outcomes is not None:
+                break
+        else:
+            raise Unavailable("idempotency keys kept colliding; retry shortly")
         _report(self.metrics.batch, size, time.perf_counter() - started)
         for decided in outcomes.values():
             for outcome in decided:
@@ -310,7 +308,11 @@ class DirectReserver:
         self._writer = writer
 
     async def reserve(self, request: BookRequest) -> Booking:
-        (outcome,) = await self._writer.commit(request.event_id, [request])
+        try:
+            (outcome,) = await self._writer.commit(request.event_id, [request])
+        except Unavailable:
+            self._writer.metrics.shedding("database-unavailable")
+            raise
         if isinstance(outcome, Booking):
             return outcome
         raise outcome
