@@ -154,6 +154,22 @@ async def test_a_plain_user_may_not_create(api: Api, db: asyncpg.Connection[Any]
     assert await db.fetchval("SELECT count(*) FROM events") == 0
 
 
+async def test_a_plain_user_is_refused_before_its_body_is_read(
+    api: Api, db: asyncpg.Connection[Any]
+) -> None:
+    user = await api.user()
+    for body in ({"name": ""}, {"capacity": -1, **event_body()}):
+        response = await api.http.post("/events", json=body, headers=user.headers)
+        assert_problem(response, 403, "forbidden")
+    garbage = await api.http.post(
+        "/events",
+        content=b"{not json",
+        headers={**user.headers, "content-type": "application/json"},
+    )
+    assert_problem(garbage, 403, "forbidden")
+    assert await db.fetchval("SELECT count(*) FROM events") == 0
+
+
 async def test_anonymous_may_not_create(api: Api) -> None:
     response = await api.http.post("/events", json=event_body())
     assert_problem(response, 401, "unauthorized")

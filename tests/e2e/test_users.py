@@ -78,6 +78,14 @@ async def test_non_admins_may_not_change_roles(
     assert await db.fetchval("SELECT role FROM users WHERE id = $1", victim.id) == "user"
 
 
+async def test_a_non_admin_is_refused_before_its_body_is_read(api: Api) -> None:
+    organizer = await api.user("organizer")
+    victim = await api.user()
+    for body in ({"role": "emperor"}, {}, [1, 2]):
+        response = await set_role(api, organizer, str(victim.id), body)
+        assert_problem(response, 403, "forbidden")
+
+
 async def test_anonymous_may_not_change_roles(api: Api) -> None:
     victim = await api.user()
     response = await set_role(api, None, str(victim.id), {"role": "admin"})

@@ -8,6 +8,7 @@ from uuid import UUID
 from litestar import Request, Router, get, post, put
 from litestar.params import FromPath
 
+from goticket.accounts.domain import ensure_admin
 from goticket.accounts.schemas import (
     LoginRequest,
     RegisterRequest,
@@ -63,6 +64,7 @@ def accounts_router(service: AccountService) -> Router:
     async def change_role(request: AnyRequest, user_id: FromPath[UUID]) -> UserResponse:
         """Give a user another role (admins only). Tokens issued afterwards carry it."""
         actor = principal_of(request)
+        ensure_admin(actor)  # 403 before the body is read
         data = await read_json(request, RoleChangeRequest)
         return UserResponse.of(await service.change_role(actor, user_id, data.role))
 

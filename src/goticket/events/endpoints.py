@@ -10,7 +10,7 @@ import msgspec
 from litestar import Request, Response, Router, delete, get, post, put
 from litestar.params import FromPath, QueryParameter
 
-from goticket.events.domain import representable
+from goticket.events.domain import ensure_can_create, representable
 from goticket.events.schemas import EventPage, EventRequest, EventResponse
 from goticket.events.service import EventService
 from goticket.kit.errors import InvalidInput
@@ -50,6 +50,7 @@ def events_router(service: EventService, cursors: CursorCodec) -> Router:
     async def create_event(request: AnyRequest) -> Response[EventResponse]:
         """Create an event (organizers and admins)."""
         actor = principal_of(request)
+        ensure_can_create(actor)  # 403 before the body is read: a 422 would tell a stranger more
         data = await read_json(request, EventRequest)
         view = await service.create(actor, data.draft())
         return Response(
