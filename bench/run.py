@@ -1294,7 +1294,10 @@ def render_docs(report: dict[str, Any]) -> str:
         "- The embedded PostgreSQL is stock (pgserver's initdb defaults) and reached over a "
         "Unix socket; a tuned, dedicated server behaves differently.",
         "- Runs are short (seconds), so the figures are indicative: compare modes within one "
-        "run rather than across machines.",
+        "run rather than across machines. Even VMs of the same kind differ: the same "
+        "booking path gave hot-256 6,792 (ON) / 1,080 (OFF) bookings/s on one 2-core VM "
+        "(2026-11-25) and 2,888 / 380 on another (2026-11-26), where both the CPU per "
+        "request and the WAL flush took ~2.5x longer; the ON/OFF ratio held.",
         "",
         *tune,
         "## How to run",
