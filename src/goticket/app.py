@@ -46,6 +46,7 @@ from goticket.kit.metrics import EventStock, Metrics, forget_process, metrics_ha
 from goticket.kit.migrate import head_revision
 from goticket.kit.openapi import SECURITY_COMPONENTS, openapi_handlers
 from goticket.kit.pagination import CursorCodec
+from goticket.kit.runtime import settle_heap
 from goticket.kit.tokens import TokenCodec
 
 API_DESCRIPTION = """GoTicket sells tickets and never oversells.
@@ -198,4 +199,6 @@ def app_from_env() -> RequestContext:
     """The factory ``goticket serve`` hands to uvicorn: each worker process builds its own app."""
     settings = Settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    settle_heap()
+    return app

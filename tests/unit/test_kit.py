@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import hmac
 import json
@@ -21,6 +22,7 @@ from goticket.kit.auth import Principal, Role
 from goticket.kit.errors import AuthenticationFailed, FieldError, InvalidInput
 from goticket.kit.http import collect_errors
 from goticket.kit.pagination import CursorCodec, Position
+from goticket.kit.runtime import GC_THRESHOLDS, settle_heap
 from goticket.kit.tokens import TokenCodec
 
 SECRET = "s" * 32
@@ -451,3 +453,15 @@ class _FrozenDatetime:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(datetime, name)
+
+
+def test_settle_heap_freezes_the_startup_heap_and_collects_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] > before[0]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
