@@ -497,8 +497,12 @@ HEALTHZ_200 = {"route": "/healthz", "method": "GET", "status": "200"}
 
 def started_workers(server: Served) -> set[int]:
     """The pids of the workers whose app finished its startup (the lifespan logs it)."""
-    lines = (json.loads(line) for line in server.log.splitlines() if '"worker started"' in line)
-    return {int(line["pid"]) for line in lines}
+    pids = set()
+    for line in server.log.splitlines():
+        if '"worker started"' in line:
+            with contextlib.suppress(ValueError):  # a line still being written
+                pids.add(int(json.loads(line)["pid"]))
+    return pids
 
 
 def wait_for_workers(server: Served, count: int) -> set[int]:

@@ -23,7 +23,7 @@ from goticket.booking.domain import (
     PerUserLimitExceeded,
     SoldOut,
 )
-from goticket.booking.engine import Overloaded
+from goticket.booking.engine import BookingFailed, Overloaded
 from goticket.booking.service import BatchWriter, BookingMetrics, DirectReserver
 from goticket.kit.errors import Unavailable
 from goticket.kit.metrics import Metrics
@@ -547,6 +547,47 @@ async def test_engine_counts_each_503_once_even_when_the_deadline_answered_it_fi
     assert [type(error) for error in failed] == [Unavailable, Unavailable]
     assert len(writer.batches) == 2, "both in the second transaction"
     assert metrics.shed_by_reason == Counter({"deadline": 1, "database-unavailable": 2})
+
+
+async def test_engine_counts_an_unexpected_failure_as_failed_not_as_the_database() -> None:
+    writer = FakeWriter()
+    metrics = RecordingMetrics()
+    engine = make_engine(writer, metrics=metrics)
+    poisoned = req()
+    writer.poisoned.add(poisoned.user_id)
+    gate, first, _ = await hold_first_batch(engine, writer)
+    fine, broken = start(engine, req()), start(engine, poisoned)
+    await settle()
+    gate.set()
+
+    results = await within(asyncio.gather(first, fine, broken, return_exceptions=True))
+
+    assert [type(result) for result in results] == [Booking, Booking, BookingFailed]
+    assert metrics.shed == [("failed", 1)]
+
+
+class BrokenShedding(RecordingMetrics):
+    def shedding(self, reason: str, count: int = 1) -> None:
+        raise RuntimeError("the metrics folder is full")
+
+
+async def test_a_failing_metric_never_leaves_a_request_unanswered() -> None:
+    writer = FakeWriter()
+    engine = make_engine(writer, deadline=0.05, queue_limit=1, metrics=BrokenShedding())
+    gate, in_flight, _ = await hold_first_batch(engine, writer)
+    writer.failures[2] = Unavailable("the connection was lost", retry_after=2)
+
+    with pytest.raises(Unavailable):
+        await within(engine.reserve(req()))  # past its deadline
+    with pytest.raises(Unavailable):
+        await within(in_flight)
+    queued = start(engine, req(key="queued"))
+    await settle()
+    with pytest.raises(Overloaded):
+        await within(engine.reserve(req()))  # past the queue bound
+    gate.set()
+    with pytest.raises(Unavailable):
+        await within(queued)  # its batch failed
 
 
 async def test_engine_reports_nothing_on_the_happy_path() -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from goticket.booking.domain import Booking, BookRequest, Outcome, SoldOut
-from goticket.booking.service import BatchWriter, BookingMetrics, NoMetrics
+from goticket.booking.service import BatchWriter, BookingMetrics, NoMetrics, report
 from goticket.kit.errors import DomainError, Unavailable
 from goticket.kit.logging import get_logger
 
@@ -35,6 +35,11 @@ log = get_logger("goticket.engine")
 class Overloaded(Unavailable):
     code = "overloaded"
     title = "Overloaded"
+
+
+class BookingFailed(Unavailable):
+    """A batch or a request failed for an unexpected reason (logged): the client retries, and
+    the 503 is counted as ``failed``, not as the database being unavailable."""
 
 
 @dataclass(slots=True, eq=False)
@@ -86,10 +91,10 @@ class ReservationEngine:
             # Known sold out: refused from memory. A keyed request still goes to the database:
             # it may be the retry of a booking that is committing elsewhere right now, and it
             # must get that booking, not "sold out".
-            self._metrics.refused_from_memory()
+            report(self._metrics.refused_from_memory)
             raise SoldOut("sold out", available=0)
         if len(lane.pending) >= self._queue_limit:
-            self._metrics.shedding("queue-full")
+            report(self._metrics.shedding, "queue-full")
             raise Overloaded("too many requests are waiting for this event; retry shortly")
         loop = asyncio.get_running_loop()
         ticket = _Ticket(request, loop.create_future())
@@ -119,12 +124,12 @@ class ReservationEngine:
         # Still queued: it will be skipped. Already in a transaction: it may commit, and a
         # retry with the Idempotency-Key then returns it; either way the answer is 503.
         ticket.abandoned = True
-        self._metrics.shedding("deadline")
         ticket.future.set_exception(
             Unavailable(
                 "the booking could not be confirmed in time; retry with the same Idempotency-Key"
             )
         )
+        report(self._metrics.shedding, "deadline")
 
     async def close(self, grace: float = 5.0) -> None:
         """Let the batches in flight finish (bounded), so that shutdown strands nobody."""
@@ -203,7 +208,7 @@ class ReservationEngine:
             for tickets in batch.values():
                 for ticket in tickets:
                     if not ticket.future.done():
-                        self._fail(ticket, Unavailable("the booking failed; retry shortly"))
+                        self._fail(ticket, BookingFailed("the booking failed; retry shortly"))
                         if ticket.abandoned:
                             ticket.future.exception()  # nobody awaits it: mark it retrieved
 
@@ -264,9 +269,10 @@ class ReservationEngine:
     def _fail(self, ticket: _Ticket, error: DomainError) -> None:
         """Answer a ticket with an error; a 503 is counted here, once per request that gets it
         (one whose deadline already answered it is not counted again)."""
-        if isinstance(error, Unavailable):
-            self._metrics.shedding("database-unavailable")
         ticket.future.set_exception(error)
+        if isinstance(error, Unavailable):
+            reason = "failed" if isinstance(error, BookingFailed) else "database-unavailable"
+            report(self._metrics.shedding, reason)
 
     async def _event_alone(
         self, event_id: UUID, tickets: list[_Ticket], *, split: bool
@@ -290,5 +296,5 @@ class ReservationEngine:
             return error
         except Exception:
             log.exception("a booking request failed on its own", event_id=str(event_id))
-            return Unavailable("the booking failed; retry shortly")
+            return BookingFailed("the booking failed; retry shortly")
         return outcome

@@ -180,11 +180,11 @@ class BatchWriter:
                 break
         else:
             raise Unavailable("idempotency keys kept colliding; retry shortly")
-        _report(self.metrics.batch, size, time.perf_counter() - started)
+        report(self.metrics.batch, size, time.perf_counter() - started)
         for decided in outcomes.values():
             for outcome in decided:
                 if isinstance(outcome, DomainError):
-                    _report(self.metrics.rejected, outcome.code)
+                    report(self.metrics.rejected, outcome.code)
         return outcomes, deferred
 
     async def _attempt(
@@ -281,13 +281,14 @@ class BatchWriter:
                 await uow.commit()
                 # Decided and durable: from here on nothing may turn the outcome into an error
                 # (the engine would decide these requests again: a second booking, or 409).
-                _report(self.metrics.committed, len(created), sum(b.quantity for b in created))
+                report(self.metrics.committed, len(created), sum(b.quantity for b in created))
         for event_id, plan in plans.items():
             outcomes[event_id] = plan.outcomes
         return outcomes, deferred
 
 
-def _report(record: Callable[..., None], *args: object) -> None:
+def report(record: Callable[..., None], *args: object) -> None:
+    """Record a metric; a failing metric never fails the booking path."""
     try:
         record(*args)
     except Exception:
