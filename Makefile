@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed-stamp
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 SRC := $(wildcard src tests bench deploy)
+# promtool (alert rule tests): the one on PATH, else extracted from Debian's prometheus package
+# (downloaded, not installed: no Prometheus server is set up on this machine).
+PROMTOOL := $(or $(shell command -v promtool),.tools/promtool)
 
 .DEFAULT_GOAL := help
 .PHONY: help install run migrate lint lint-deploy fmt typecheck test test-fast cov bench lock clean
@@ -42,7 +45,16 @@ $(CHECKOV_STAMP): deploy/requirements-checkov.lock
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
 	@touch $@
 
-lint-deploy: install $(CHECKOV_STAMP) ## hadolint, compose schema, actionlint, HCL parse, checkov
+.tools/promtool:
+	mkdir -p .tools/deb
+	cd .tools/deb && (apt-get download prometheus || (apt-get update && apt-get download prometheus))
+	dpkg-deb -x "$$(ls .tools/deb/prometheus_*.deb | head -1)" .tools/deb/root
+	cp .tools/deb/root/usr/bin/promtool $@
+	rm -rf .tools/deb
+
+lint-deploy: install $(CHECKOV_STAMP) $(PROMTOOL) ## hadolint, compose schema, actionlint, HCL, checkov, alert rules
+	$(PROMTOOL) check rules deploy/prometheus/alerts.yml
+	$(PROMTOOL) test rules deploy/prometheus/alerts_test.yml
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose.yaml
 	$(BIN)/actionlint .github/workflows/ci.yml
@@ -73,4 +85,4 @@ bench: install ## benchmark engine on/off under wrk (BENCH_ARGS="--quick", "--tu
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean: ## remove the venv and caches (keeps .goticket data)
-	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.json
+	rm -rf $(VENV) $(CHECKOV_VENV) .tools .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.json
