@@ -312,7 +312,7 @@ class DirectReserver:
         try:
             (outcome,) = await self._writer.commit(request.event_id, [request])
         except Unavailable:
-            self._writer.metrics.shedding("database-unavailable")
+            report(self._writer.metrics.shedding, "database-unavailable")
             raise
         if isinstance(outcome, Booking):
             return outcome
