@@ -415,8 +415,6 @@ def test_two_workers_serve_and_stop_on_sigterm(server_url: str, workdir: Path) -
             db_pool_max="4",
         )
         with Served(env, workdir, workers=2) as server:
-            server.wait_ready()
-
             started = wait_for_workers(server, 2)
             workers = [p for p in server.children() if p.pid in started]
             assert len(workers) == 2, "the workers are processes of the server"
