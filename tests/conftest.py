@@ -16,9 +16,9 @@ import psycopg
 import pytest
 
 from goticket.config import Settings
+from goticket.kit.asgi import RequestContext
 from goticket.kit.db import Database
 from goticket.kit.embedded import EmbeddedPostgres
-from goticket.kit.http import RequestContext
 from goticket.kit.migrate import upgrade
 from tests.support import Api, serving
 

@@ -15,10 +15,10 @@ import httpx
 
 from goticket.app import account_service, create_app, token_codec
 from goticket.config import Settings
+from goticket.kit.asgi import RequestContext
 from goticket.kit.auth import Role
 from goticket.kit.clock import SystemClock
 from goticket.kit.db import Database
-from goticket.kit.http import RequestContext
 
 _counter = itertools.count(1)
 

@@ -9,7 +9,6 @@ import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
 from uuid import UUID
 
 from litestar import Litestar
@@ -21,31 +20,29 @@ from goticket.accounts.endpoints import accounts_router
 from goticket.accounts.repository import PgAccountsUnitOfWork
 from goticket.accounts.security import Argon2Hasher
 from goticket.accounts.service import AccountService
+from goticket.booking.direct import DirectReserver
 from goticket.booking.domain import BookingTerms
-from goticket.booking.endpoints import booking_fast_route, booking_router
+from goticket.booking.endpoints import BookingAnswer, booking_router
 from goticket.booking.engine import ReservationEngine
+from goticket.booking.ports import Reserver
 from goticket.booking.repository import PgBookingUnitOfWork, PgInventoryRepository
-from goticket.booking.service import BatchWriter, BookingService, DirectReserver, Reserver
+from goticket.booking.service import BookingService
+from goticket.booking.writer import BatchWriter
 from goticket.config import Settings
 from goticket.events.domain import Event
 from goticket.events.endpoints import events_router
 from goticket.events.repository import PgEventsRepository, PgEventsUnitOfWork
 from goticket.events.service import EventService
+from goticket.kit.asgi import RequestContext
 from goticket.kit.clock import Clock, SystemClock
 from goticket.kit.db import Connection, Database, UnitOfWork
 from goticket.kit.health import health_handlers
-from goticket.kit.http import (
-    EXCEPTION_HANDLERS,
-    MAX_BODY_BYTES,
-    BadRequest,
-    RequestContext,
-    handle_bad_request,
-)
 from goticket.kit.logging import configure_logging, get_logger
 from goticket.kit.metrics import EventStock, Metrics, forget_process, metrics_handler
 from goticket.kit.migrate import head_revision
 from goticket.kit.openapi import SECURITY_COMPONENTS, openapi_handlers
 from goticket.kit.pagination import CursorCodec
+from goticket.kit.problems import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from goticket.kit.runtime import settle_heap
 from goticket.kit.tokens import TokenCodec
 
@@ -131,7 +128,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         if settings.engine == "on"
         else DirectReserver(writer)
     )
-    bookings = BookingService(booking_uow, booking_terms, reserver, clock)
+    bookings = BookingService(booking_uow, booking_terms, reserver, clock, metrics=metrics)
+    booking_answer = BookingAnswer(bookings, tokens)
 
     async def stock(limit: int) -> Sequence[EventStock]:
         async with UnitOfWork(database, readonly=True) as uow:
@@ -165,12 +163,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
             forget_process()
             log.info("worker stopped", pid=os.getpid())
 
-    exception_handlers: dict[Any, Any] = {**EXCEPTION_HANDLERS, BadRequest: handle_bad_request}
     app = Litestar(
         route_handlers=[
             accounts_router(accounts),
             events_router(events, cursors),
-            booking_router(bookings, cursors),
+            booking_router(bookings, booking_answer, cursors),
             *health_handlers(database, head_revision()),
             metrics_handler(
                 metrics, settings.resolved_metrics_token(), stock, settings.metrics_events
@@ -178,7 +175,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
             *openapi_handlers(),
         ],
         lifespan=[lifespan],
-        exception_handlers=exception_handlers,
+        exception_handlers=dict(EXCEPTION_HANDLERS),
         request_max_body_size=MAX_BODY_BYTES,
         openapi_config=OpenAPIConfig(
             title="GoTicket API",
@@ -192,7 +189,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         logging_config=None,  # kit.logging configures logging once per process
         debug=False,
     )
-    return RequestContext(app, metrics.request, booking_fast_route(bookings, tokens))
+    return RequestContext(app, metrics.request, booking_answer.fast_route())
 
 
 def app_from_env() -> RequestContext:

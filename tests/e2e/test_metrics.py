@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from goticket.config import Settings
+from goticket.kit.asgi import RequestContext
 from goticket.kit.auth import Role
-from goticket.kit.http import RequestContext
 from tests.bookings_support import DB, assert_booked, available_spots
 from tests.support import Api, assert_problem, serving
 

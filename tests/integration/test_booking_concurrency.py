@@ -12,21 +12,24 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from functools import partial
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
 
 from goticket.app import CatalogTerms
+from goticket.booking.direct import DirectReserver
 from goticket.booking.domain import Booking, BookingTerms, BookRequest, RequestInProgress
+from goticket.booking.ports import Reserver
 from goticket.booking.repository import PgBookingUnitOfWork
-from goticket.booking.service import BatchWriter, BookingService, DirectReserver, Reserver
+from goticket.booking.service import BookingService
+from goticket.booking.writer import BatchWriter
 from goticket.config import Settings
 from goticket.kit.auth import Principal, Role
 from goticket.kit.clock import SystemClock
 from goticket.kit.db import Database
-from goticket.kit.http import handle_domain_error
+from goticket.kit.problems import domain_reply
 from tests.bookings_support import (
     DB,
     assert_booked,
@@ -525,10 +528,10 @@ async def test_a_duplicate_past_the_wait_is_request_in_progress_and_its_retry_ge
     with pytest.raises(RequestInProgress) as in_progress:
         await service.book(fan, event_id, 2, "slow")
     assert in_progress.value.retry_after >= 1
-    response = handle_domain_error(cast(Any, None), in_progress.value)
-    assert response.status_code == 409
+    response = domain_reply(in_progress.value)
+    assert response.status == 409
     assert int(response.headers["Retry-After"]) >= 1
-    assert b"/request-in-progress" in response.content
+    assert b"/request-in-progress" in response.body
     # Another key of the same user is not held up by it.
     other = await service.book(fan, event_id, 1, "unrelated")
     assert other.quantity == 1

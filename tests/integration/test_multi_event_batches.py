@@ -12,8 +12,9 @@ from uuid import UUID
 from goticket.app import CatalogTerms
 from goticket.booking.domain import Booking, BookRequest, IdempotencyKeyReused
 from goticket.booking.engine import ReservationEngine
+from goticket.booking.ports import NoMetrics
 from goticket.booking.repository import PgBookingUnitOfWork
-from goticket.booking.service import BatchWriter, NoMetrics
+from goticket.booking.writer import BatchWriter
 from goticket.kit.clock import SystemClock
 from goticket.kit.db import Database
 from goticket.kit.errors import Unavailable

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 import pytest
@@ -19,13 +19,14 @@ from goticket.booking.domain import (
     BookRequest,
     IdempotencyKeyReused,
     Outcome,
+    Overloaded,
     SoldOut,
     plan_batch,
 )
-from goticket.booking.engine import Overloaded, ReservationEngine
-from goticket.booking.service import BatchWriter
+from goticket.booking.engine import ReservationEngine
+from goticket.booking.writer import BatchWriter
 from goticket.kit.errors import Unavailable
-from goticket.kit.http import handle_domain_error
+from goticket.kit.problems import domain_reply
 from tests.unit.fakes import NOW
 
 T = TypeVar("T")
@@ -155,12 +156,16 @@ def req(quantity: int = 1, *, key: str | None = None, user: UUID | None = None) 
     return BookRequest(EVENT, user or uuid.uuid4(), quantity, key)
 
 
-def start(engine: ReservationEngine, request: BookRequest) -> asyncio.Task[Booking]:
+class Reserves(Protocol):
+    async def reserve(self, request: BookRequest) -> Booking: ...
+
+
+def start(engine: Reserves, request: BookRequest) -> asyncio.Task[Booking]:
     return asyncio.create_task(engine.reserve(request))
 
 
 async def hold_first_batch(
-    engine: ReservationEngine, writer: FakeWriter, event_id: UUID = EVENT
+    engine: Reserves, writer: FakeWriter, event_id: UUID = EVENT
 ) -> tuple[asyncio.Event, asyncio.Task[Booking], BookRequest]:
     """A first request whose commit is in flight and held until the returned gate is set."""
     gate = writer.holds[event_id] = asyncio.Event()
@@ -182,8 +187,8 @@ def assert_booked(booking: Booking, request: BookRequest) -> None:
 def assert_retry_later(error: object) -> None:
     """An ``Unavailable``: answered 503 with a Retry-After."""
     assert isinstance(error, Unavailable), repr(error)
-    response = handle_domain_error(cast(Any, None), error)
-    assert response.status_code == 503
+    response = domain_reply(error)
+    assert response.status == 503
     assert int(response.headers["Retry-After"]) >= 1
 
 

@@ -19,8 +19,8 @@ from pydantic import SecretStr
 
 from goticket.config import Settings
 from goticket.kit.auth import Principal, Role
+from goticket.kit.bodies import collect_errors
 from goticket.kit.errors import AuthenticationFailed, FieldError, InvalidInput
-from goticket.kit.http import collect_errors
 from goticket.kit.pagination import CursorCodec, Position
 from goticket.kit.runtime import GC_THRESHOLDS, settle_heap
 from goticket.kit.tokens import TokenCodec

@@ -1,5 +1,6 @@
 """The Prometheus families (``kit.metrics.Metrics``) and what the booking path reports to them:
-``BatchWriter`` on the in-memory fakes, the reservation engine on its fake writer."""
+``BatchWriter`` on the in-memory fakes, the reservation engine on its fake writer, and each
+answer's outcome (a rejection, a 503) counted once, by ``BookingService.book``, where it leaves."""
 
 from __future__ import annotations
 
@@ -13,18 +14,23 @@ from uuid import UUID
 
 import pytest
 
+from goticket.booking.direct import DirectReserver
 from goticket.booking.domain import (
     Booking,
+    BookingFailed,
     BookingTerms,
     BookRequest,
     EventEnded,
     EventNotFound,
     IdempotencyKeyReused,
+    Overloaded,
     PerUserLimitExceeded,
     SoldOut,
 )
-from goticket.booking.engine import BookingFailed, Overloaded
-from goticket.booking.service import BatchWriter, BookingMetrics, DirectReserver
+from goticket.booking.ports import BookingMetrics, Reserver
+from goticket.booking.service import BookingService
+from goticket.booking.writer import BatchWriter
+from goticket.kit.auth import Principal, Role
 from goticket.kit.errors import Unavailable
 from goticket.kit.metrics import Metrics
 from tests.unit.fakes import NOW, FakeBookingUow, FakeCatalog, FakeClock
@@ -188,7 +194,8 @@ def test_booking_outcomes_land_in_their_families() -> None:
     assert value(metrics, "goticket_engine_sold_out_fast_total") == 0
 
 
-def test_refused_from_memory_is_a_sold_out_rejection_too() -> None:
+def test_refused_from_memory_counts_the_fast_path_only() -> None:
+    """The refusal itself is a rejection counted where it is answered, not here again."""
     metrics = Metrics()
 
     metrics.refused_from_memory()
@@ -196,7 +203,7 @@ def test_refused_from_memory_is_a_sold_out_rejection_too() -> None:
     metrics.rejected("sold-out")
 
     assert value(metrics, "goticket_engine_sold_out_fast_total") == 2
-    assert value(metrics, "goticket_bookings_rejected_total", reason="sold-out") == 3
+    assert value(metrics, "goticket_bookings_rejected_total", reason="sold-out") == 1
 
 
 def test_shedding_counts_by_reason() -> None:
@@ -300,7 +307,7 @@ async def test_writer_does_not_count_a_replayed_key_as_confirmed() -> None:
     assert w.uow.bookings.available[event] == 5
 
 
-async def test_writer_reports_each_refusal_by_its_reason() -> None:
+async def test_writer_leaves_counting_refusals_to_whoever_answers_them() -> None:
     w = Writer()
     event = w.event(capacity=4, max_per_user=2)
     fan = uuid.uuid4()
@@ -329,15 +336,10 @@ async def test_writer_reports_each_refusal_by_its_reason() -> None:
     ]
     assert w.metrics.sizes == [1, 6]
     assert w.metrics.commits == [(1, 1), (2, 3)]
-    assert w.metrics.rejections == [
-        "per-user-limit",
-        "idempotency-key-reused",
-        "sold-out",
-        "sold-out",
-    ]
+    assert w.metrics.rejections == []
 
 
-async def test_writer_reports_unknown_and_ended_events() -> None:
+async def test_writer_decides_unknown_and_ended_events_without_counting_them() -> None:
     w = Writer()
     ended = w.event(ended=True)
 
@@ -347,7 +349,7 @@ async def test_writer_reports_unknown_and_ended_events() -> None:
 
     assert [type(o) for o in outcomes] == [EventEnded, EventEnded]
     assert isinstance(nothing, EventNotFound)
-    assert w.metrics.rejections == ["event-ended", "event-ended", "not-found"]
+    assert w.metrics.rejections == []
     assert w.metrics.sizes == [2, 1]
     assert w.metrics.commits == []
 
@@ -432,13 +434,29 @@ async def test_writer_reports_to_the_real_families() -> None:
 
     assert value(metrics, "goticket_bookings_confirmed_total") == 2
     assert value(metrics, "goticket_spots_sold_total") == 4
-    assert value(metrics, "goticket_bookings_rejected_total", reason="sold-out") == 1
+    assert value(metrics, "goticket_bookings_rejected_total", reason="sold-out") is None
     assert value(metrics, "goticket_engine_batch_size_count") == 1
     assert value(metrics, "goticket_engine_batch_size_sum") == 3
     assert value(metrics, "goticket_engine_commit_seconds_count") == 1
 
 
 # -------------------------------------------------------------------------- the engine
+
+
+class Counted:
+    """A reserver behind ``BookingService.book``: where every answer leaves, and is counted."""
+
+    def __init__(self, reserver: Reserver, metrics: BookingMetrics) -> None:
+        catalog = FakeCatalog()
+        self.service = BookingService(
+            FakeBookingUow(catalog), catalog, reserver, FakeClock(), metrics=metrics
+        )
+
+    async def reserve(self, request: BookRequest) -> Booking:
+        actor = Principal(request.user_id, Role.USER)
+        return await self.service.book(
+            actor, request.event_id, request.quantity, request.idempotency_key
+        )
 
 
 async def test_engine_reports_a_keyless_request_refused_from_memory() -> None:
@@ -463,21 +481,42 @@ async def test_engine_reports_a_keyless_request_refused_from_memory() -> None:
     assert metrics.shed == []
 
 
-async def test_engine_reports_refused_from_memory_as_a_sold_out_rejection() -> None:
+async def test_a_refusal_from_memory_is_one_sold_out_rejection() -> None:
     writer = FakeWriter()
     metrics = Metrics()
     engine = make_engine(writer, sold_out_ttl=60, metrics=metrics)
     await sell_out(engine, writer)
 
     with pytest.raises(SoldOut):
-        await within(engine.reserve(req()))
+        await within(Counted(engine, metrics).reserve(req()))
 
-    # The fake writer reports nothing itself: these come from the engine alone.
+    # The fake writer reports nothing itself: the engine counts its fast path, the service
+    # the answer.
     assert value(metrics, "goticket_engine_sold_out_fast_total") == 1
     assert value(metrics, "goticket_bookings_rejected_total", reason="sold-out") == 1
 
 
-async def test_engine_reports_queue_full_past_the_queue_bound() -> None:
+async def test_each_refusal_is_counted_once_by_its_reason() -> None:
+    w = Writer()
+    event = w.event(capacity=1, max_per_user=1)
+    fan = uuid.uuid4()
+    front = Counted(DirectReserver(w.writer), w.metrics)
+    await front.reserve(ask(event, 1, key="mine", user=fan))
+    for request, error in [
+        (ask(event, 1, user=fan), PerUserLimitExceeded),
+        (ask(event, 2, key="mine", user=fan), IdempotencyKeyReused),
+        (ask(event, 1), SoldOut),
+        (ask(uuid.uuid4(), 1), EventNotFound),
+    ]:
+        with pytest.raises(error):
+            await front.reserve(request)
+
+    reasons = ["per-user-limit", "idempotency-key-reused", "sold-out", "not-found"]
+    assert w.metrics.rejections == reasons
+    assert w.metrics.shed == []
+
+
+async def test_queue_full_past_the_queue_bound_is_counted_per_answer() -> None:
     writer = FakeWriter()
     metrics = RecordingMetrics()
     engine = make_engine(writer, queue_limit=3, metrics=metrics)
@@ -488,7 +527,7 @@ async def test_engine_reports_queue_full_past_the_queue_bound() -> None:
 
     for _ in range(2):
         with pytest.raises(Overloaded):
-            await within(engine.reserve(req()))
+            await within(Counted(engine, metrics).reserve(req()))
     assert metrics.shed == [("queue-full", 1), ("queue-full", 1)]
 
     gate.set()
@@ -497,14 +536,15 @@ async def test_engine_reports_queue_full_past_the_queue_bound() -> None:
     assert metrics.from_memory == 0
 
 
-async def test_engine_reports_each_request_past_its_deadline() -> None:
+async def test_each_request_past_its_deadline_is_counted() -> None:
     writer = FakeWriter()
     metrics = RecordingMetrics()
     engine = make_engine(writer, deadline=0.05, metrics=metrics)
-    gate, in_flight, _ = await hold_first_batch(engine, writer)
+    front = Counted(engine, metrics)
+    gate, in_flight, _ = await hold_first_batch(front, writer)
 
     with pytest.raises(Unavailable):
-        await within(engine.reserve(req(2, key="late")))  # queued behind the held batch
+        await within(front.reserve(req(2, key="late")))  # queued behind the held batch
     with pytest.raises(Unavailable):
         await within(in_flight)  # in its transaction when the deadline passed
 
@@ -514,7 +554,7 @@ async def test_engine_reports_each_request_past_its_deadline() -> None:
     assert metrics.shed_by_reason == Counter({"deadline": 2})
 
 
-async def test_direct_reserver_counts_the_503_it_answers(
+async def test_a_503_of_the_direct_reserver_is_counted_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     w = Writer()
@@ -522,16 +562,17 @@ async def test_direct_reserver_counts_the_503_it_answers(
     lose_the_connection(w, monkeypatch)
 
     with pytest.raises(Unavailable):
-        await DirectReserver(w.writer).reserve(ask(event))
+        await Counted(DirectReserver(w.writer), w.metrics).reserve(ask(event))
 
     assert w.metrics.shed == [("database-unavailable", 1)]
 
 
-async def test_engine_counts_each_503_once_even_when_the_deadline_answered_it_first() -> None:
+async def test_each_503_is_counted_once_even_when_the_deadline_answered_it_first() -> None:
     writer = FakeWriter()
     metrics = RecordingMetrics()
     engine = make_engine(writer, deadline=0.2, metrics=metrics)
-    gate, expired, _ = await hold_first_batch(engine, writer)
+    front = Counted(engine, metrics)
+    gate, expired, _ = await hold_first_batch(front, writer)
     writer.failures[1] = Unavailable("the connection was lost", retry_after=2)
     with pytest.raises(Unavailable):
         await within(expired)  # its deadline passed while its transaction was held
@@ -542,21 +583,22 @@ async def test_engine_counts_each_503_once_even_when_the_deadline_answered_it_fi
 
     writer.failures[2] = Unavailable("the connection was lost again", retry_after=2)
     failed = await within(
-        asyncio.gather(engine.reserve(req()), engine.reserve(req()), return_exceptions=True)
+        asyncio.gather(front.reserve(req()), front.reserve(req()), return_exceptions=True)
     )
     assert [type(error) for error in failed] == [Unavailable, Unavailable]
     assert len(writer.batches) == 2, "both in the second transaction"
     assert metrics.shed_by_reason == Counter({"deadline": 1, "database-unavailable": 2})
 
 
-async def test_engine_counts_an_unexpected_failure_as_failed_not_as_the_database() -> None:
+async def test_an_unexpected_failure_counts_as_failed_not_as_the_database() -> None:
     writer = FakeWriter()
     metrics = RecordingMetrics()
     engine = make_engine(writer, metrics=metrics)
+    front = Counted(engine, metrics)
     poisoned = req()
     writer.poisoned.add(poisoned.user_id)
-    gate, first, _ = await hold_first_batch(engine, writer)
-    fine, broken = start(engine, req()), start(engine, poisoned)
+    gate, first, _ = await hold_first_batch(front, writer)
+    fine, broken = start(front, req()), start(front, poisoned)
     await settle()
     gate.set()
 
@@ -573,18 +615,19 @@ class BrokenShedding(RecordingMetrics):
 
 async def test_a_failing_metric_never_leaves_a_request_unanswered() -> None:
     writer = FakeWriter()
-    engine = make_engine(writer, deadline=0.05, queue_limit=1, metrics=BrokenShedding())
-    gate, in_flight, _ = await hold_first_batch(engine, writer)
+    engine = make_engine(writer, deadline=0.05, queue_limit=1)
+    front = Counted(engine, BrokenShedding())
+    gate, in_flight, _ = await hold_first_batch(front, writer)
     writer.failures[2] = Unavailable("the connection was lost", retry_after=2)
 
     with pytest.raises(Unavailable):
-        await within(engine.reserve(req()))  # past its deadline
+        await within(front.reserve(req()))  # past its deadline
     with pytest.raises(Unavailable):
         await within(in_flight)
-    queued = start(engine, req(key="queued"))
+    queued = start(front, req(key="queued"))
     await settle()
     with pytest.raises(Overloaded):
-        await within(engine.reserve(req()))  # past the queue bound
+        await within(front.reserve(req()))  # past the queue bound
     gate.set()
     with pytest.raises(Unavailable):
         await within(queued)  # its batch failed

@@ -13,6 +13,7 @@ import pytest
 
 from goticket.accounts.domain import AdminOnly, EmailTaken, InvalidCredentials, UserNotFound
 from goticket.accounts.service import AccountService
+from goticket.booking.direct import DirectReserver
 from goticket.booking.domain import (
     Booking,
     BookingNotFound,
@@ -26,7 +27,8 @@ from goticket.booking.domain import (
 )
 from goticket.booking.domain import EventNotFound as BookingEventNotFound
 from goticket.booking.domain import NotEventManager as NotBookingsManager
-from goticket.booking.service import BatchWriter, BookingService, DirectReserver
+from goticket.booking.service import BookingService
+from goticket.booking.writer import BatchWriter
 from goticket.events.domain import (
     CapacityBelowBooked,
     Event,
@@ -887,8 +889,8 @@ async def test_list_for_an_unknown_event(bookings: Bookings) -> None:
 def test_fakes_satisfy_the_ports() -> None:
     # mypy checks these assignments against the Protocols; at runtime they must construct.
     from goticket.accounts.service import UnitOfWorkFactory as AccountsUowFactory
-    from goticket.booking.service import EventCatalog, Reserver
-    from goticket.booking.service import UnitOfWorkFactory as BookingUowFactory
+    from goticket.booking.ports import EventCatalog, Reserver
+    from goticket.booking.ports import UnitOfWorkFactory as BookingUowFactory
     from goticket.events.service import UnitOfWorkFactory as EventsUowFactory
 
     accounts_uow: AccountsUowFactory = FakeAccountsUow()

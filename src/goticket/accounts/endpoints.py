@@ -17,7 +17,8 @@ from goticket.accounts.schemas import (
     UserResponse,
 )
 from goticket.accounts.service import AccountService
-from goticket.kit.http import principal_of, read_json
+from goticket.kit.bearer import principal_of
+from goticket.kit.bodies import read_json
 from goticket.kit.openapi import body, errors
 
 AnyRequest = Request[Any, Any, Any]

@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import ClassVar, Protocol
 from uuid import UUID
 
 from goticket.kit.auth import Principal
@@ -18,6 +18,7 @@ from goticket.kit.errors import (
     InvalidInput,
     NotFound,
     PermissionDenied,
+    Unavailable,
 )
 
 MAX_QUANTITY = 10
@@ -57,10 +58,42 @@ class EventEnded(Conflict):
 class RequestInProgress(Conflict):
     code = "request-in-progress"
     title = "Request in progress"
+    retry_after: int
 
     def __init__(self, detail: str, *, retry_after: int = 1) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class BookingUnavailable(Unavailable):
+    """A 503 of the booking path; ``shed_reason`` names it in the shed metric."""
+
+    shed_reason: ClassVar[str] = "database-unavailable"
+
+
+class Overloaded(BookingUnavailable):
+    code = "overloaded"
+    title = "Overloaded"
+    shed_reason = "queue-full"
+
+
+class DeadlinePassed(BookingUnavailable):
+    """Not decided within the engine's deadline: it may still commit, so the retry must use
+    the same Idempotency-Key."""
+
+    shed_reason = "deadline"
+
+
+class BookingFailed(BookingUnavailable):
+    """A batch or a request failed for an unexpected reason (logged): the client retries, and
+    the 503 is counted as ``failed``, not as the database being unavailable."""
+
+    shed_reason = "failed"
+
+
+def shed_reason(error: Unavailable) -> str:
+    """Why a booking request got a 503; any other ``Unavailable`` is the database's."""
+    return error.shed_reason if isinstance(error, BookingUnavailable) else "database-unavailable"
 
 
 class IdempotencyKeyReused(InvalidInput):

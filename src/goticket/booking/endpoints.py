@@ -1,10 +1,16 @@
-"""Routes of the booking context: thin — parse, call one service function, render."""
+"""Routes of the booking context: thin — parse, call one service function, render.
+
+``POST /events/{id}/bookings`` is the stampede's route. ``BookingAnswer`` is its ONE
+implementation (auth, body, rules, rendering); the Litestar route (documented in the OpenAPI
+document) and a plain ASGI route (which skips the framework's routing, dependency resolution and
+response building: about half the CPU of a request) are both plumbing around it."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 import msgspec
@@ -13,22 +19,20 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 
 from goticket.booking.schemas import BookingPage, BookingRequest, BookingResponse
 from goticket.booking.service import BookingService
-from goticket.kit.http import (
+from goticket.kit.asgi import (
     ASGIApp,
-    ClientGone,
+    FastRouter,
     Receive,
     Scope,
-    Send,
-    bearer_principal,
-    decode_json,
-    principal_of,
+    first_header,
+    plain_handler,
     read_body,
-    read_json,
-    respond,
-    respond_error,
 )
+from goticket.kit.bearer import bearer_principal, principal_of
+from goticket.kit.bodies import decode_json
 from goticket.kit.openapi import body, errors
 from goticket.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorCodec, Page
+from goticket.kit.problems import Reply
 from goticket.kit.tokens import TokenCodec
 
 AnyRequest = Request[Any, Any, Any]
@@ -41,7 +45,50 @@ MINE = "my-bookings"
 OF_EVENT = "event-bookings"
 
 
-def booking_router(service: BookingService, cursors: CursorCodec) -> Router:
+class BookingAnswer:
+    """The whole of ``POST /events/{id}/bookings`` after routing: the caller, the body, the
+    use case and the answer. What it raises, both routes render with ``error_reply``."""
+
+    def __init__(self, service: BookingService, tokens: TokenCodec) -> None:
+        self._service = service
+        self._tokens = tokens
+
+    async def answer(
+        self, scope: Scope, event_id: UUID, read: Callable[[], Awaitable[bytes]]
+    ) -> Reply:
+        actor = bearer_principal(first_header(scope, b"authorization"), self._tokens)
+        content_type = first_header(scope, b"content-type")
+        data = decode_json(await read(), content_type, BookingRequest, optional=True)
+        key = first_header(scope, b"idempotency-key")
+        booking = await self._service.book(actor, event_id, data.quantity, key)
+        return Reply(
+            201,
+            _ENCODER.encode(BookingResponse.of(booking)),
+            headers={"location": f"/bookings/{booking.id}"},
+        )
+
+    def fast_route(self) -> FastRouter:
+        """Routes the canonical form of the path to a plain ASGI handler; anything else goes
+        through the framework's route (which answers the same, by calling ``answer`` too)."""
+
+        def route(scope: Scope) -> ASGIApp | None:
+            if scope["method"] != "POST":
+                return None
+            match = _BOOK_PATH.fullmatch(scope["path"])
+            if match is None:
+                return None
+            scope["path_template"] = BOOK_TEMPLATE
+            event_id = UUID(match.group(1))
+
+            async def book(scope: Scope, receive: Receive) -> Reply:
+                return await self.answer(scope, event_id, partial(read_body, receive))
+
+            return plain_handler(book)
+
+        return route
+
+
+def booking_router(service: BookingService, booking: BookingAnswer, cursors: CursorCodec) -> Router:
     auth: Any = [{"bearerAuth": []}]
 
     def page(result: Page[Any], kind: str) -> BookingPage:
@@ -51,7 +98,7 @@ def booking_router(service: BookingService, cursors: CursorCodec) -> Router:
         )
 
     @post(
-        "/events/{event_id:uuid}/bookings",
+        BOOK_TEMPLATE.replace("{event_id}", "{event_id:uuid}"),
         status_code=201,
         tags=["bookings"],
         security=auth,
@@ -70,14 +117,10 @@ def booking_router(service: BookingService, cursors: CursorCodec) -> Router:
         ] = None,
     ) -> Response[BookingResponse]:
         """Book spots for an event. 201 only once the booking is durably committed."""
-        actor = principal_of(request)
-        data = await read_json(request, BookingRequest, optional=True)
-        booking = await service.book(actor, event_id, data.quantity, idempotency_key)
-        return Response(
-            BookingResponse.of(booking),
-            status_code=201,
-            headers={"Location": f"/bookings/{booking.id}"},
-        )
+        # The fast route below answers almost every booking; this one takes what its pattern
+        # does not match (e.g. an id without hyphens). Both call ``booking.answer``: one path.
+        reply = await booking.answer(cast(Scope, request.scope), event_id, request.body)
+        return cast(Response[BookingResponse], reply.response())
 
     @get(
         "/bookings/{booking_id:uuid}",
@@ -141,48 +184,3 @@ def booking_router(service: BookingService, cursors: CursorCodec) -> Router:
         "/",
         route_handlers=[book, get_booking, cancel_booking, my_bookings, event_bookings],
     )
-
-
-def booking_fast_route(
-    service: BookingService, tokens: TokenCodec
-) -> Callable[[Scope], ASGIApp | None]:
-    """``POST /events/{id}/bookings`` as a plain ASGI handler: the stampede's one route skips the
-    framework's routing, dependency resolution and response building (about half the CPU of a
-    request). It answers exactly what the route above answers; any other request goes there."""
-
-    def route(scope: Scope) -> ASGIApp | None:
-        if scope["method"] != "POST":
-            return None
-        match = _BOOK_PATH.fullmatch(scope["path"])
-        if match is None:
-            return None
-        scope["path_template"] = BOOK_TEMPLATE
-        event_id = UUID(match.group(1))
-
-        async def book(scope: Scope, receive: Receive, send: Send) -> None:
-            authorization = content_type = key = None
-            for name, value in scope["headers"]:
-                if name == b"authorization" and authorization is None:
-                    authorization = value.decode("latin-1")
-                elif name == b"content-type" and content_type is None:
-                    content_type = value.decode("latin-1")
-                elif name == b"idempotency-key" and key is None:
-                    key = value.decode("latin-1")
-            try:
-                actor = bearer_principal(authorization, tokens)
-                body = await read_body(receive)
-                data = decode_json(body, content_type, BookingRequest, optional=True)
-                booking = await service.book(actor, event_id, data.quantity, key)
-            except ClientGone:
-                raise
-            except Exception as exc:  # noqa: BLE001 - answered like the exception handlers do
-                await respond_error(send, scope, exc)
-                return
-            payload = _ENCODER.encode(BookingResponse.of(booking))
-            await respond(
-                send, 201, "application/json", payload, {"location": f"/bookings/{booking.id}"}
-            )
-
-        return book
-
-    return route

@@ -24,22 +24,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from goticket.booking.domain import Booking, BookRequest, Outcome, SoldOut
-from goticket.booking.service import BatchWriter, BookingMetrics, NoMetrics, report
+from goticket.booking.domain import (
+    Booking,
+    BookingFailed,
+    BookRequest,
+    DeadlinePassed,
+    Outcome,
+    Overloaded,
+    SoldOut,
+)
+from goticket.booking.ports import BatchCommitter, BookingMetrics, NoMetrics, report
 from goticket.kit.errors import DomainError, Unavailable
 from goticket.kit.logging import get_logger
 
 log = get_logger("goticket.engine")
-
-
-class Overloaded(Unavailable):
-    code = "overloaded"
-    title = "Overloaded"
-
-
-class BookingFailed(Unavailable):
-    """A batch or a request failed for an unexpected reason (logged): the client retries, and
-    the 503 is counted as ``failed``, not as the database being unavailable."""
 
 
 @dataclass(slots=True, eq=False)
@@ -60,7 +58,7 @@ class _Lane:
 class ReservationEngine:
     def __init__(
         self,
-        writer: BatchWriter,
+        writer: BatchCommitter,
         *,
         queue_limit: int = 10_000,
         max_batch: int = 1_000,
@@ -94,7 +92,6 @@ class ReservationEngine:
             report(self._metrics.refused_from_memory)
             raise SoldOut("sold out", available=0)
         if len(lane.pending) >= self._queue_limit:
-            report(self._metrics.shedding, "queue-full")
             raise Overloaded("too many requests are waiting for this event; retry shortly")
         loop = asyncio.get_running_loop()
         ticket = _Ticket(request, loop.create_future())
@@ -125,11 +122,10 @@ class ReservationEngine:
         # retry with the Idempotency-Key then returns it; either way the answer is 503.
         ticket.abandoned = True
         ticket.future.set_exception(
-            Unavailable(
+            DeadlinePassed(
                 "the booking could not be confirmed in time; retry with the same Idempotency-Key"
             )
         )
-        report(self._metrics.shedding, "deadline")
 
     async def close(self, grace: float = 5.0) -> None:
         """Let the batches in flight finish (bounded), so that shutdown strands nobody."""
@@ -267,12 +263,9 @@ class ReservationEngine:
                 lane.sold_out_until = self._monotonic() + self._sold_out_ttl
 
     def _fail(self, ticket: _Ticket, error: DomainError) -> None:
-        """Answer a ticket with an error; a 503 is counted here, once per request that gets it
-        (one whose deadline already answered it is not counted again)."""
+        # Counted by the caller (``BookingService.book``), once per answer: a ticket answered
+        # at its deadline is skipped above and never counted twice.
         ticket.future.set_exception(error)
-        if isinstance(error, Unavailable):
-            reason = "failed" if isinstance(error, BookingFailed) else "database-unavailable"
-            report(self._metrics.shedding, reason)
 
     async def _event_alone(
         self, event_id: UUID, tickets: list[_Ticket], *, split: bool

@@ -13,8 +13,9 @@ from litestar.params import FromPath, QueryParameter
 from goticket.events.domain import ensure_can_create, representable
 from goticket.events.schemas import EventPage, EventRequest, EventResponse
 from goticket.events.service import EventService
+from goticket.kit.bearer import principal_of
+from goticket.kit.bodies import read_json
 from goticket.kit.errors import InvalidInput
-from goticket.kit.http import principal_of, read_json
 from goticket.kit.openapi import body, errors
 from goticket.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorCodec
 

@@ -63,7 +63,7 @@ class EventRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     @classmethod
     def cross_field_errors(cls, valid: Mapping[str, Any]) -> list[FieldError]:
         """The rules spanning fields, over the fields that are valid on their own: a 422 lists
-        these along with the single-field errors (``kit.http.collect_errors`` calls this)."""
+        these along with the single-field errors (``kit.bodies.collect_errors`` calls this)."""
         return schedule_errors(valid.get("start_at"), valid.get("end_at")) + limit_errors(
             valid.get("capacity"), valid.get("max_per_user")
         )

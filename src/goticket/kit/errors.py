@@ -19,6 +19,7 @@ class FieldError:
 class DomainError(Exception):
     code: ClassVar[str] = "error"
     title: ClassVar[str] = "Request failed"
+    retry_after: int | None = None  # seconds, when retrying later may succeed
 
     def __init__(self, detail: str, **extra: Any) -> None:
         super().__init__(detail)
@@ -51,6 +52,7 @@ class Unavailable(DomainError):
 
     code = "unavailable"
     title = "Service unavailable"
+    retry_after: int
 
     def __init__(self, detail: str, *, retry_after: int = 1, **extra: Any) -> None:
         super().__init__(detail, **extra)

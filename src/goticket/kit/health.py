@@ -9,7 +9,7 @@ from litestar import Response, get
 
 from goticket.kit.db import CONNECTION_ERRORS, Database
 from goticket.kit.errors import Unavailable
-from goticket.kit.http import generic_problem
+from goticket.kit.problems import problem_reply
 
 
 class Health(msgspec.Struct):
@@ -45,4 +45,4 @@ def health_handlers(database: Database, schema_head: str) -> list[Any]:
 
 
 def _not_ready(detail: str) -> Response[bytes]:
-    return generic_problem(503, detail, headers={"Retry-After": "1"})
+    return problem_reply(503, detail, headers={"Retry-After": "1"}).response()

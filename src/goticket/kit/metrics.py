@@ -180,8 +180,7 @@ class Metrics:
         self.commit_seconds.observe(seconds)
 
     def refused_from_memory(self) -> None:
-        self.sold_out_fast.inc()
-        self.rejected("sold-out")
+        self.sold_out_fast.inc()  # the refusal itself is counted where it is answered
 
     def shedding(self, reason: str, count: int = 1) -> None:
         child = self._shed.get(reason)

@@ -12,7 +12,7 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 
-from goticket.kit.http import PROBLEM_JSON, Problem
+from goticket.kit.problems import PROBLEM_JSON, Problem
 
 _DESCRIPTIONS = {
     400: "Malformed JSON, or a body that is not a JSON object",
