@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # checkov pins its own world (boto3, bc-python-hcl2, ...): it lives in a venv of its own.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
-SRC := $(wildcard src tests bench deploy)
+SRC := $(wildcard src tests bench testbed deploy)
 # promtool (alert rule tests): the one on PATH, else extracted from Debian's prometheus package
 # (downloaded, not installed: no Prometheus server is set up on this machine).
 PROMTOOL := $(or $(shell command -v promtool),.tools/promtool)

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-import psycopg
 import pytest
+from testbed.databases import fresh_database
 
 from goticket.config import Settings
 from goticket.kit.asgi import RequestContext
@@ -23,14 +22,6 @@ from goticket.kit.migrate import upgrade
 from tests.support import Api, serving
 
 TABLES = "bookings, event_inventory, events, users"
-
-
-def _with_database(url: str, name: str) -> str:
-    """The same server URL, pointing at database ``name`` (socket URLs keep their ?host=)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 @pytest.fixture(scope="session")
@@ -52,16 +43,9 @@ def server_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh database for this session, created and migrated, dropped afterwards."""
-    name = f"goticket_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(server_url, name)
-    try:
+    with fresh_database(server_url, "goticket_test") as url:
         upgrade(url)
         yield url
-    finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -14,17 +14,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psutil
@@ -32,28 +29,19 @@ import psycopg
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
+from testbed import databases
+from testbed.processes import GOTICKET, ServerProcess, stop_processes, wait_until
 
 from goticket.kit.migrate import head_revision
 
 pytestmark = pytest.mark.slow
 
-_SCRIPT = Path(sys.executable).with_name("goticket")
-GOTICKET = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "goticket"]
 PASSWORD = "correct horse battery"
-STARTUP_TIMEOUT = 60.0  # the embedded server runs initdb on first start
 GRACE = 10  # GOTICKET_SHUTDOWN_GRACE for every server started here
-EXIT_TIMEOUT = GRACE + 15.0
 HTTP_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def accepts_connections(port: int) -> bool:
@@ -96,14 +84,6 @@ def run_cli(
     )
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.1)
-
-
 def postgres_processes(pgdata: Path) -> list[psutil.Process]:
     """PostgreSQL servers whose command line names ``pgdata``."""
     found = []
@@ -114,32 +94,9 @@ def postgres_processes(pgdata: Path) -> list[psutil.Process]:
     return found
 
 
-def stop_processes(processes: list[psutil.Process]) -> None:
-    for proc in processes:
-        with contextlib.suppress(psutil.Error):
-            proc.terminate()
-    _, alive = psutil.wait_procs(processes, timeout=5)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=5)
-
-
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
-@contextlib.contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
+def fresh_database(server_url: str) -> contextlib.AbstractContextManager[str]:
     """An empty database (not migrated) on the test PostgreSQL, dropped afterwards."""
-    name = f"goticket_e2e_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield with_database(server_url, name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True, connect_timeout=10) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return databases.fresh_database(server_url, "goticket_e2e")
 
 
 @pytest.fixture
@@ -152,82 +109,21 @@ def workdir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-class Served:
-    """One ``goticket serve`` process (and its workers), killed on exit if still running."""
+class Served(ServerProcess):
+    """``goticket serve`` with an HTTP client on it; killed on exit if still running."""
 
     def __init__(
         self, env: dict[str, str], cwd: Path, *, workers: int = 1, port: int | None = None
     ) -> None:
-        self.port = port or free_port()
-        self.env = env
-        self.cwd = cwd
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log_path = cwd / f"serve-{self.port}.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                *GOTICKET,
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-            ],
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
+        super().__init__(env, cwd=cwd, workers=workers, port=port)
         self.http = httpx.Client(base_url=self.base_url, timeout=HTTP_TIMEOUT)
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"serve exited {self.process.returncode}:\n{self.log}")
-            with contextlib.suppress(httpx.TransportError):
-                if self.http.get("/readyz", timeout=2.0).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise AssertionError(f"not ready after {timeout} s:\n{self.log}")
-
-    def terminate(self, timeout: float = EXIT_TIMEOUT) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.wait(timeout)
-
-    def wait(self, timeout: float = EXIT_TIMEOUT) -> int:
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise AssertionError(f"serve still running {timeout} s later:\n{self.log}") from None
-
-    def children(self) -> list[psutil.Process]:
-        with contextlib.suppress(psutil.Error):
-            children: list[psutil.Process] = psutil.Process(self.process.pid).children(
-                recursive=True
-            )
-            return children
-        return []
 
     def __enter__(self) -> Served:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.http.close()
-        if self.process.poll() is None:
-            leftovers = self.children()
-            self.process.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=10)
-            stop_processes(leftovers)
-        self._log.close()
+        self.kill()
 
 
 def login(http: httpx.Client, email: str) -> dict[str, str]:
@@ -415,7 +311,7 @@ def test_two_workers_serve_and_stop_on_sigterm(server_url: str, workdir: Path) -
             db_pool_max="4",
         )
         with Served(env, workdir, workers=2) as server:
-            started = wait_for_workers(server, 2)
+            started = server.wait_for_workers(2)
             workers = [p for p in server.children() if p.pid in started]
             assert len(workers) == 2, "the workers are processes of the server"
             assert server.process.pid not in started
@@ -493,22 +389,6 @@ HTTP_REQUESTS = "goticket_http_requests_total"
 HEALTHZ_200 = {"route": "/healthz", "method": "GET", "status": "200"}
 
 
-def started_workers(server: Served) -> set[int]:
-    """The pids of the workers whose app finished its startup (the lifespan logs it)."""
-    pids = set()
-    for line in server.log.splitlines():
-        if '"worker started"' in line:
-            with contextlib.suppress(ValueError):  # a line still being written
-                pids.add(int(json.loads(line)["pid"]))
-    return pids
-
-
-def wait_for_workers(server: Served, count: int) -> set[int]:
-    server.wait_ready()
-    wait_until(lambda: len(started_workers(server)) == count, 30, f"{count} workers")
-    return started_workers(server)
-
-
 def counted_by_worker(folder: Path, sample: str, labels: dict[str, str]) -> dict[int, float]:
     """Each worker's own count of one counter series, read from its counter_<pid>.db file."""
     counts: dict[int, float] = {}
@@ -560,7 +440,7 @@ def test_two_workers_expose_one_metrics_view_and_a_restart_starts_it_empty(
             db_pool_max="4",
         )
         with Served(env, workdir, workers=2) as server:
-            workers = wait_for_workers(server, 2)
+            workers = server.wait_for_workers(2)
             folder = (data_dir / f"metrics-{server.port}").resolve()
             assert folder.is_dir(), list(data_dir.iterdir())
             # Each worker built its app in multiprocess mode: it has its own counter file.
@@ -603,7 +483,7 @@ def test_two_workers_expose_one_metrics_view_and_a_restart_starts_it_empty(
             port = server.port
 
         with Served(env, workdir, workers=2, port=port) as restarted:
-            new_workers = wait_for_workers(restarted, 2)
+            new_workers = restarted.wait_for_workers(2)
             assert not new_workers & workers
             assert counter_pids(folder) == new_workers  # the old files were wiped
             assert scrape_healthz_200(restarted.base_url) is None
