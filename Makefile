@@ -78,11 +78,11 @@ lock: ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 	rm -rf .lock-venv
 
-bench: install ## benchmark engine on/off under wrk (BENCH_ARGS="--quick", "--tune", "--help")
+bench: install ## benchmark bookings (engine on/off) and reads under wrk (BENCH_ARGS="--quick", "--reads", "--help")
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 	$(BIN)/python -c 'import matplotlib, psutil' 2>/dev/null || \
 		$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[bench]'
-	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## remove the venv and caches (keeps .goticket data)
 	rm -rf $(VENV) $(CHECKOV_VENV) .tools .mypy_cache .ruff_cache .pytest_cache .coverage .coverage.json

@@ -1,5 +1,5 @@
--- Shared by book.lua and read.lua (loaded with dofile): a bounded load, per-status counts and
--- one JSON line for bench/run.py.
+-- Shared by book.lua and get.lua (loaded with dofile): a bounded load, per-status counts and
+-- one JSON line for the harness (bench/load.py).
 --
 -- Bounds: each thread sends requests until its deadline (`seconds` after its first request)
 -- or until it has sent its share of `budget` requests (0: no budget), then parks its

@@ -1,0 +1,145 @@
+"""The run: the database and its users, then each mode's server and scenarios, then the
+outputs. ``main`` is ``python -m bench``."""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import BenchFailure
+from bench.compare import ref_checkout
+from bench.load import Inputs, Scenario, scenarios
+from bench.machine import git_revision, invocation, machine_info
+from bench.measure import measure
+from bench.options import Mode, Options, parse_options
+from bench.report import write_outputs
+from bench.results import ModeRun
+from bench.seeding import (
+    Database,
+    create_events,
+    create_users,
+    mint_tokens,
+    open_database,
+    write_targets,
+)
+from bench.server import BenchServer
+from bench.table import header, row
+
+
+@dataclass(frozen=True)
+class Session:
+    """What every server start of the run shares."""
+
+    db: Database
+    organizer: uuid.UUID
+    secret: str
+    workdir: Path
+    options: Options
+    run_id: str
+
+
+def run_mode(run: ModeRun, plan: Sequence[Scenario], session: Session, src: Path | None) -> None:
+    """Start the server for one mode (on ``src``'s code if given), warm it up, run ``plan``;
+    the results land in ``run``."""
+    options, db = session.options, session.db
+    label = run.mode if run.ref is None else f"{run.mode}@{run.ref}"
+    events = create_events(db, session.organizer, label, options)
+    folder = session.workdir / label.replace("/", "_")
+    folder.mkdir()
+    inputs = Inputs(session.workdir / "tokens.txt", write_targets(events, folder, run.mode))
+    print(f"\n== engine {label.upper()}: goticket serve --workers {options.workers}, "
+          f"GOTICKET_DB_POOL_MAX={run.pool_max}", flush=True)  # fmt: skip
+    server = BenchServer(
+        mode=run.mode,
+        pool=run.pool_max,
+        options=options,
+        db=db,
+        secret=session.secret,
+        label=folder.name,
+        src=src,
+    )
+    key = f"{session.run_id}-{folder.name}-p{run.pool_max}"
+    try:
+        server.start()
+        if options.warmup > 0:
+            measure(Scenario("warmup", 64), server, db, events, inputs, options, key)
+        for scenario in plan:
+            result = measure(scenario, server, db, events, inputs, options, key)
+            run.results.append(result)
+            print(row(result), flush=True)
+    finally:
+        server.stop()
+
+
+def jobs(options: Options) -> list[tuple[Mode, int]]:
+    if options.tune:
+        return [(options.tune_mode, pool) for pool in options.tune_pools]
+    return [(mode, options.pool[mode]) for mode in options.modes]
+
+
+def run_all(options: Options, report: dict[str, Any], workdir: Path, ref_src: Path | None) -> None:
+    plan = scenarios(options)
+    if options.tune:  # the pool matters where connections wait: hot row, many events
+        plan = [s for s in plan if s.kind in ("hot", "spread")]
+    with open_database(options) as db:
+        report["machine"] = machine_info(db)
+        print(f"database ready: PostgreSQL {report['machine']['postgresql']}", flush=True)
+        organizer, users = create_users(db, options.users)
+        secret = secrets.token_urlsafe(48)
+        mint_tokens(users, secret, workdir / "tokens.txt")
+        print(f"{len(users):,} users and their tokens ready", flush=True)
+        print(header(), flush=True)
+        session = Session(db, organizer, secret, workdir, options, secrets.token_hex(4))
+        runs: list[ModeRun] = report["runs"]
+        for mode, pool in jobs(options):
+            runs.append(ModeRun(mode, pool, []))
+            run_mode(runs[-1], plan, session, None)
+            if ref_src is not None and mode == "on":
+                runs.append(ModeRun(mode, pool, [], ref=options.compare_ref))
+                hot = [s for s in plan if s.kind == "hot"]
+                run_mode(runs[-1], hot, session, ref_src)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    options = parse_options(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run every finally: stop servers
+    report: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": invocation(argv),
+        "git": git_revision(),
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
+        "runs": [],
+        "ok": False,
+    }
+    failure: str | None = None
+    workdir = Path(tempfile.mkdtemp(prefix="gtbench-"))
+    try:
+        with contextlib.ExitStack() as stack:
+            ref_src = None
+            if options.compare_ref and not options.tune:
+                ref_src = stack.enter_context(ref_checkout(options.compare_ref))
+            run_all(options, report, workdir, ref_src)
+        report["ok"] = True
+    except BenchFailure as exc:
+        failure = str(exc)
+        report["failure"] = failure
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        report["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+        report["runs"] = [asdict(run) for run in report["runs"]]
+        write_outputs(report, options)
+    if failure is not None:
+        print(f"\nBENCHMARK FAILED: {failure}", file=sys.stderr, flush=True)
+        return 1
+    return 0
