@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import runpy
 import signal
 import sys
 from collections.abc import Iterator
@@ -108,36 +107,6 @@ def serve(
             timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_grace)),
             server_header=False,
         )
-
-
-@cli.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,  # --help goes to the harness, which lists its own options
-)
-def bench(ctx: typer.Context) -> None:
-    """Benchmark bookings, engine on and off, under wrk (bench/run.py of a source checkout)."""
-    script = _bench_script()
-    if script is None:
-        print(
-            "error: goticket bench runs bench/run.py of a source checkout, and none was found "
-            "(looked in the current directory and beside this package). Run it from a clone of "
-            "the repository: make bench",
-            file=sys.stderr,
-        )
-        raise typer.Exit(2)
-    sys.argv = [str(script), *ctx.args]
-    runpy.run_path(str(script), run_name="__main__")
-
-
-def _bench_script() -> Path | None:
-    """bench/run.py in the working directory, else in the checkout this package was installed
-    from in editable mode (src/goticket -> the repository root)."""
-    candidates = [Path.cwd(), Path(__file__).resolve().parents[2]]
-    for root in candidates:
-        script = root / "bench" / "run.py"
-        if script.is_file():
-            return script
-    return None
 
 
 @cli.command()
