@@ -13,7 +13,6 @@ from typing import Any
 
 import psycopg
 from argon2 import PasswordHasher
-from testbed.databases import fresh_database
 
 from bench import BenchFailure
 from bench.options import READS, Kind, Mode, Options
@@ -22,6 +21,7 @@ from goticket.kit.auth import Principal, Role
 from goticket.kit.embedded import EmbeddedPostgres
 from goticket.kit.migrate import upgrade
 from goticket.kit.tokens import TokenCodec
+from testbed.databases import fresh_database
 
 HOT_CAPACITY = 10_000_000  # the schema's upper bound: never sells out within a run
 SPREAD_CAPACITY = 1_000_000

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
-from testbed.processes import ServeFailure, ServerProcess
 
 from bench import BenchFailure
 from bench.options import RESULTS, ROOT, Mode, Options
 from bench.seeding import Database
+from testbed.processes import ServeFailure, ServerProcess
 
 READY_TIMEOUT_S = 90.0
 SHUTDOWN_GRACE_S = 5

@@ -12,13 +12,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from testbed.databases import fresh_database
 
 from goticket.config import Settings
 from goticket.kit.asgi import RequestContext
 from goticket.kit.db import Database
 from goticket.kit.embedded import EmbeddedPostgres
 from goticket.kit.migrate import upgrade
+from testbed.databases import fresh_database
 from tests.support import Api, serving
 
 TABLES = "bookings, event_inventory, events, users"

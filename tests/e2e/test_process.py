@@ -29,10 +29,10 @@ import psycopg
 import pytest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
-from testbed import databases
-from testbed.processes import GOTICKET, ServerProcess, stop_processes, wait_until
 
 from goticket.kit.migrate import head_revision
+from testbed import databases
+from testbed.processes import GOTICKET, ServerProcess, stop_processes, wait_until
 
 pytestmark = pytest.mark.slow
 
