@@ -26,7 +26,8 @@ _SCENARIOS = [
     "every request is a transaction.",
     "- Each mode gets its own events and its own server start, then a short unreported "
     "warm-up. With `--compare-ref REF` the hot scenarios run once more, engine on, on the "
-    "code of git `REF` (a temporary worktree), against the same database, right after.",
+    "code of git `REF` (a temporary worktree), against the same database, right before this "
+    "checkout's engine-on run (whose hot scenarios come first).",
 ]
 
 _COLUMNS = [

@@ -98,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     add("--tune-pools", default="1,2,4,8,16,32")
     add("--compare-ref", metavar="REF",
         help="also run the engine-ON hot scenarios on git REF (e.g. HEAD~1), checked out in a "
-        "temporary worktree, right after this checkout's, and print the ratio")  # fmt: skip
+        "temporary worktree, right before this checkout's, and print the ratio")  # fmt: skip
     add("--docs", action=argparse.BooleanOptionalAction, default=None,
         help="write docs/benchmarks.md [default: yes, except with --quick or --tune]")  # fmt: skip
     add("--keep-db", action="store_true", help="keep the embedded bench database afterwards")
