@@ -27,7 +27,8 @@ _SCENARIOS = [
     "- Each mode gets its own events and its own server start, then a short unreported "
     "warm-up. With `--compare-ref REF` the hot scenarios run once more, engine on, on the "
     "code of git `REF` (a temporary worktree), against the same database, right before this "
-    "checkout's engine-on run (whose hot scenarios come first).",
+    "checkout's engine-on run (whose hot scenarios come first); with `--compare-rounds N`, N "
+    "times, alternating with extra hot runs of this checkout (`on*`), compared on the means.",
 ]
 
 _COLUMNS = [
@@ -73,7 +74,7 @@ _HOW_TO_RUN = [
     'make bench BENCH_ARGS="--quick"     # ~2 min smoke run; docs/benchmarks.md untouched',
     'make bench BENCH_ARGS="--reads"     # healthz, read, list only, engine on',
     'make bench BENCH_ARGS="--tune"      # pool sizes 1-32 for the OFF baseline',
-    'make bench BENCH_ARGS="--compare-ref HEAD~1"  # hot scenarios against the previous commit',
+    'make bench BENCH_ARGS="--compare-ref HEAD~1 --compare-rounds 3"  # hot runs vs HEAD~1',
     'make bench BENCH_ARGS="--modes off --scenarios hot --duration 20"',
     ".venv/bin/python -m bench --help    # every knob",
     "```",

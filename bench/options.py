@@ -55,6 +55,7 @@ class Options:
     tune_mode: Mode
     tune_pools: tuple[int, ...]
     compare_ref: str | None
+    compare_rounds: int
     docs: bool
     keep_db: bool
     data_dir: Path
@@ -99,6 +100,9 @@ def _parser() -> argparse.ArgumentParser:
     add("--compare-ref", metavar="REF",
         help="also run the engine-ON hot scenarios on git REF (e.g. HEAD~1), checked out in a "
         "temporary worktree, right before this checkout's, and print the ratio")  # fmt: skip
+    add("--compare-rounds", type=int, default=1,
+        help="with --compare-ref: hot runs of each side, alternating ref and this checkout, "
+        "compared on their means (more rounds, less noise)")  # fmt: skip
     add("--docs", action=argparse.BooleanOptionalAction, default=None,
         help="write docs/benchmarks.md [default: yes, except with --quick or --tune]")  # fmt: skip
     add("--keep-db", action="store_true", help="keep the embedded bench database afterwards")
@@ -137,6 +141,7 @@ def parse_options(argv: Sequence[str]) -> Options:
         tune_mode=args.tune_mode,
         tune_pools=tuple(int(p) for p in args.tune_pools.split(",") if p),
         compare_ref=args.compare_ref,
+        compare_rounds=args.compare_rounds,
         docs=args.docs if args.docs is not None else not (quick or args.tune),
         keep_db=args.keep_db,
         data_dir=args.data_dir,
@@ -151,6 +156,8 @@ def parse_options(argv: Sequence[str]) -> Options:
         parser.error("every connection count must be at least --threads")
     if options.duration <= 0 or options.drain < 0 or options.users < 1:
         parser.error("--duration must be > 0, --drain >= 0, --users >= 1")
+    if options.compare_rounds < 1:
+        parser.error("--compare-rounds must be at least 1")
     if options.compare_ref and ("hot" not in options.kinds or "on" not in options.modes):
         parser.error("--compare-ref compares the engine-ON hot scenarios: keep 'hot' and 'on'")
     return options

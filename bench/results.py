@@ -47,3 +47,5 @@ class ModeRun:
     pool_max: int
     results: list[Result]
     ref: str | None = None  # a git ref (--compare-ref): its code served this run
+    # An extra hot run of this checkout between the ref's (--compare-rounds): only compared.
+    compare_only: bool = False

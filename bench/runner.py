@@ -4,6 +4,7 @@ outputs. ``main`` is ``python -m bench``."""
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import shutil
 import signal
@@ -33,7 +34,7 @@ from bench.seeding import (
     write_targets,
 )
 from bench.server import BenchServer
-from bench.table import header, row
+from bench.table import header, row, run_label
 
 
 @dataclass(frozen=True)
@@ -48,13 +49,15 @@ class Session:
     run_id: str
 
 
-def run_mode(run: ModeRun, plan: Sequence[Scenario], session: Session, src: Path | None) -> None:
+def run_mode(
+    run: ModeRun, plan: Sequence[Scenario], session: Session, src: Path | None, number: int
+) -> None:
     """Start the server for one mode (on ``src``'s code if given), warm it up, run ``plan``;
-    the results land in ``run``."""
+    the results land in ``run``. ``number`` tells the run's files from the others'."""
     options, db = session.options, session.db
-    label = run.mode if run.ref is None else f"{run.mode}@{run.ref}"
+    label = run_label(asdict(run))
     events = create_events(db, session.organizer, label, options)
-    folder = session.workdir / label.replace("/", "_")
+    folder = session.workdir / f"{number}-{re.sub(r'[^A-Za-z0-9._-]', '_', label)}"
     folder.mkdir()
     inputs = Inputs(session.workdir / "tokens.txt", write_targets(events, folder, run.mode))
     print(f"\n== engine {label.upper()}: goticket serve --workers {options.workers}, "
@@ -102,13 +105,25 @@ def run_all(options: Options, report: dict[str, Any], workdir: Path, ref_src: Pa
         session = Session(db, organizer, secret, workdir, options, secrets.token_hex(4))
         runs: list[ModeRun] = report["runs"]
         for mode, pool in jobs(options):
-            if ref_src is not None and mode == "on":
-                # Right before this checkout's run, whose hot scenarios come first: the two
-                # measure on the same machine state, the ref with the smaller bookings table.
-                runs.append(ModeRun(mode, pool, [], ref=options.compare_ref))
-                run_mode(runs[-1], [s for s in plan if s.kind == "hot"], session, ref_src)
-            runs.append(ModeRun(mode, pool, []))
-            run_mode(runs[-1], plan, session, None)
+            for run, scenarios_, src in schedule(mode, pool, plan, options, ref_src):
+                runs.append(run)
+                run_mode(run, scenarios_, session, src, len(runs))
+
+
+def schedule(
+    mode: Mode, pool: int, plan: list[Scenario], options: Options, ref_src: Path | None
+) -> list[tuple[ModeRun, list[Scenario], Path | None]]:
+    """The server starts of one mode: with --compare-ref (engine on), the ref's hot runs
+    alternating with extra ones of this checkout, ending right before this checkout's run
+    (whose hot scenarios come first), so that each side measures on the other's machine state."""
+    starts: list[tuple[ModeRun, list[Scenario], Path | None]] = []
+    if ref_src is not None and mode == "on":
+        hot = [s for s in plan if s.kind == "hot"]
+        for round_ in range(options.compare_rounds):
+            if round_:
+                starts.append((ModeRun(mode, pool, [], compare_only=True), hot, None))
+            starts.append((ModeRun(mode, pool, [], ref=options.compare_ref), hot, ref_src))
+    return [*starts, (ModeRun(mode, pool, []), plan, None)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

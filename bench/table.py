@@ -44,5 +44,9 @@ def row(result: Result) -> str:
 
 
 def run_label(run: dict[str, Any]) -> str:
-    """``on``, ``off``, or ``on@HEAD~1`` for a --compare-ref run."""
-    return run["mode"] if run.get("ref") is None else f"{run['mode']}@{run['ref']}"
+    """``on``, ``off``; ``on@HEAD~1`` for a --compare-ref run, ``on*`` for an extra compared
+    run of this checkout (--compare-rounds)."""
+    mode: str = run["mode"]
+    if run.get("ref") is not None:
+        return f"{mode}@{run['ref']}"
+    return mode + ("*" if run.get("compare_only") else "")

@@ -65,32 +65,47 @@ def read_lines(ratios: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def ref_comparisons(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each scenario a --compare-ref run measured, against this checkout's run of its mode."""
-    comparisons = []
-    current = {run["mode"]: run for run in runs if run.get("ref") is None}
+def _means(runs: list[dict[str, Any]]) -> dict[str, tuple[float, float, int]]:
+    """Per scenario: the mean rate, the mean p99 and how many runs measured it."""
+    found: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
-        if run.get("ref") is None or run["mode"] not in current:
-            continue
-        ours = {r["scenario"]: r for r in current[run["mode"]]["results"]}
-        for theirs in run["results"]:
-            mine = ours.get(theirs["scenario"])
-            if mine is None or not theirs["ok_per_s"] or not theirs["latency_ms"]["p99"]:
+        for r in run["results"]:
+            found.setdefault(r["scenario"], []).append(r)
+    return {
+        name: (
+            sum(r["ok_per_s"] for r in rs) / len(rs),
+            sum(r["latency_ms"]["p99"] for r in rs) / len(rs),
+            len(rs),
+        )
+        for name, rs in found.items()
+    }
+
+
+def ref_comparisons(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each scenario the --compare-ref runs measured, against this checkout's runs of the same
+    mode: means over the runs of each side (one each, unless --compare-rounds)."""
+    comparisons = []
+    for ref, mode in dict.fromkeys((run["ref"], run["mode"]) for run in runs if run.get("ref")):
+        ours = _means([run for run in runs if run.get("ref") is None and run["mode"] == mode])
+        theirs = _means([run for run in runs if run.get("ref") == ref and run["mode"] == mode])
+        for name, (ref_rate, ref_p99, rounds) in theirs.items():
+            if name not in ours or not ref_rate or not ref_p99:
                 continue
-            rate = mine["ok_per_s"] / theirs["ok_per_s"]
-            p99 = mine["latency_ms"]["p99"] / theirs["latency_ms"]["p99"]
+            rate, p99, _ = ours[name]
             comparisons.append(
                 {
-                    "mode": run["mode"],
-                    "ref": run["ref"],
-                    "scenario": theirs["scenario"],
-                    "per_s": mine["ok_per_s"],
-                    "ref_per_s": theirs["ok_per_s"],
-                    "rate_ratio": round(rate, 3),
-                    "p99_ms": mine["latency_ms"]["p99"],
-                    "ref_p99_ms": theirs["latency_ms"]["p99"],
-                    "p99_ratio": round(p99, 3),
-                    "met": rate >= 1 - REF_TOLERANCE and p99 <= 1 + REF_TOLERANCE,
+                    "mode": mode,
+                    "ref": ref,
+                    "scenario": name,
+                    "rounds": rounds,
+                    "per_s": round(rate, 1),
+                    "ref_per_s": round(ref_rate, 1),
+                    "rate_ratio": round(rate / ref_rate, 3),
+                    "p99_ms": round(p99, 2),
+                    "ref_p99_ms": round(ref_p99, 2),
+                    "p99_ratio": round(p99 / ref_p99, 3),
+                    "met": rate / ref_rate >= 1 - REF_TOLERANCE
+                    and p99 / ref_p99 <= 1 + REF_TOLERANCE,
                 }
             )
     return comparisons
@@ -102,5 +117,6 @@ def ref_lines(comparisons: list[dict[str, Any]]) -> list[str]:
         f"{c['ref']} ({100 * c['rate_ratio']:.1f} %), p99 {c['p99_ms']:.1f} vs "
         f"{c['ref_p99_ms']:.1f} ms ({100 * c['p99_ratio']:.1f} %) (target: within "
         f"{100 * REF_TOLERANCE:.0f} %: {_met(c['met'])})"
+        + (f", means of {c['rounds']} runs each" if c["rounds"] > 1 else "")
         for c in comparisons
     ]

@@ -84,3 +84,19 @@ def test_a_ref_run_is_compared_with_this_checkouts_run_of_its_mode() -> None:
     )
     runs[0]["results"] = [_result("hot", 940, 100, hot)]
     assert not ref_comparisons(runs)[0]["met"]
+
+
+def test_compare_rounds_are_judged_on_the_means_of_each_side() -> None:
+    hot = "hot-256"
+    runs: list[dict[str, Any]] = [
+        {"mode": "on", "ref": "HEAD~1", "results": [_result("hot", 1_000, 100, hot)]},
+        {"mode": "on", "compare_only": True, "results": [_result("hot", 900, 110, hot)]},
+        {"mode": "on", "ref": "HEAD~1", "results": [_result("hot", 1_100, 100, hot)]},
+        {"mode": "on", "results": [_result("hot", 1_200, 90, hot), _result("read", 5, 1)]},
+        {"mode": "off", "results": [_result("hot", 10, 900, hot)]},
+    ]
+    (comparison,) = ref_comparisons(runs)
+    assert comparison["rounds"] == 2
+    assert (comparison["per_s"], comparison["ref_per_s"]) == (1_050, 1_050)
+    assert (comparison["p99_ms"], comparison["ref_p99_ms"]) == (100, 100)
+    assert comparison["met"]
