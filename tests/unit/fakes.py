@@ -330,9 +330,10 @@ class FakeBookingsRepository:
 
     @staticmethod
     def _page(rows: list[Booking], after: Position | None, limit: int) -> list[Booking]:
-        rows = sorted(rows, key=lambda b: (b.created_at, b.id))
+        # Newest first, as the SQL pages (keyset on created_at DESC, id DESC).
+        rows = sorted(rows, key=lambda b: (b.created_at, b.id), reverse=True)
         if after is not None:
-            rows = [b for b in rows if (b.created_at, b.id) > (after.at, after.id)]
+            rows = [b for b in rows if (b.created_at, b.id) < (after.at, after.id)]
         return rows[:limit]
 
 
