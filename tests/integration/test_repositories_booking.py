@@ -1,17 +1,18 @@
-"""The booking repositories against real PostgreSQL, migrated by the real migrations."""
+"""The booking repositories against real PostgreSQL: locks, constraints, lost connections.
+
+What every implementation of the ports must do (the fakes too) is in tests/contract/."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 import pytest
 
-from goticket.booking.domain import Booking, BookingStatus, BookRequest
+from goticket.booking.domain import Booking
 from goticket.booking.repository import (
     PgBookingsRepository,
     PgBookingUnitOfWork,
@@ -19,8 +20,8 @@ from goticket.booking.repository import (
 )
 from goticket.kit.db import Database
 from goticket.kit.errors import Unavailable
-from goticket.kit.pagination import Position
 from tests.bookings_support import DB
+from tests.contract.worlds import make_booking
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -64,27 +65,6 @@ async def add_event(db: DB, database: Database, capacity: int = 10) -> UUID:
         await PgInventoryRepository(uow.connection).create(event_id, capacity)
         await uow.commit()
     return event_id
-
-
-def make_booking(event_id: UUID, user_id: UUID, **overrides: Any) -> Booking:
-    quantity = overrides.pop("quantity", 1)
-    key = overrides.pop("idempotency_key", None)
-    at = overrides.pop("created_at", NOW)
-    values: dict[str, Any] = {
-        "id": uuid.uuid4(),
-        "event_id": event_id,
-        "user_id": user_id,
-        "quantity": quantity,
-        "status": BookingStatus.CONFIRMED,
-        "total_price": 1000 * quantity,
-        "currency": "EUR",
-        "idempotency_key": key,
-        "request_hash": BookRequest(event_id, user_id, quantity, key).request_hash,
-        "created_at": at,
-        "updated_at": at,
-    }
-    values.update(overrides)
-    return Booking(**values)
 
 
 async def insert(database: Database, *bookings: Booking) -> None:
@@ -239,178 +219,7 @@ async def test_inventory_create_lock_store_and_counts(database: Database, db: DB
 # ----------------------------------------------------------------------------- bookings
 
 
-async def test_add_and_get_round_trip(database: Database, db: DB) -> None:
-    event_id, user_id = await add_event(db, database), await add_user(db)
-    booking = make_booking(event_id, user_id, quantity=3, idempotency_key="k1")
-    async with PgBookingUnitOfWork(database) as uow:
-        assert await add_one(uow.bookings, booking) is True
-        await uow.commit()
-    async with PgBookingUnitOfWork(database, readonly=True) as uow:
-        assert await uow.bookings.get(booking.id) == booking
-        assert await uow.bookings.get(uuid.uuid4()) is None
-
-
-async def test_add_returns_false_when_the_users_key_is_taken(database: Database, db: DB) -> None:
-    organizer_event = await add_event(db, database)
-    second_event = await add_event(db, database)
-    user_id, other_user = await add_user(db), await add_user(db)
-    original = make_booking(organizer_event, user_id, idempotency_key="same")
-    await insert(database, original)
-
-    clash = make_booking(second_event, user_id, quantity=2, idempotency_key="same")
-    async with PgBookingUnitOfWork(database) as uow:
-        assert await add_one(uow.bookings, clash) is False
-        # The statement did nothing and left the transaction usable.
-        assert await uow.bookings.get(clash.id) is None
-        assert await uow.bookings.by_key(user_id, "same") == original
-        # Another user may use the same key; bookings without a key never clash.
-        assert await add_one(
-            uow.bookings, make_booking(organizer_event, other_user, idempotency_key="same")
-        )
-        assert await add_one(uow.bookings, make_booking(organizer_event, user_id))
-        assert await add_one(uow.bookings, make_booking(organizer_event, user_id))
-        await uow.commit()
-    assert await db.fetchval("SELECT count(*) FROM bookings") == 4
-    assert await db.fetchval("SELECT count(*) FROM bookings WHERE idempotency_key IS NULL") == 2
-
-
-async def test_by_key_finds_only_the_users_own_key(database: Database, db: DB) -> None:
-    event_id = await add_event(db, database)
-    ada, bob = await add_user(db), await add_user(db)
-    booking = make_booking(event_id, ada, idempotency_key="order-1")
-    await insert(database, booking)
-    async with PgBookingUnitOfWork(database, readonly=True) as uow:
-        assert await uow.bookings.by_key(ada, "order-1") == booking
-        assert await uow.bookings.by_key(bob, "order-1") is None
-        assert await uow.bookings.by_key(ada, "order-2") is None
-        assert await uow.bookings.by_key(ada, "ORDER-1") is None  # keys are case-sensitive
-
-
-async def test_confirmed_quantity_sums_only_confirmed_of_that_user_and_event(
-    database: Database, db: DB
-) -> None:
-    event_id, elsewhere = await add_event(db, database), await add_event(db, database)
-    ada, bob = await add_user(db), await add_user(db)
-    await insert(
-        database,
-        make_booking(event_id, ada, quantity=2),
-        make_booking(event_id, ada, quantity=3),
-        make_booking(event_id, ada, quantity=4, status=BookingStatus.CANCELLED),
-        make_booking(elsewhere, ada, quantity=5),
-        make_booking(event_id, bob, quantity=6),
-    )
-    async with PgBookingUnitOfWork(database, readonly=True) as uow:
-        assert await held(uow.bookings, event_id, ada) == 5
-        assert await held(uow.bookings, elsewhere, ada) == 5
-        assert await held(uow.bookings, event_id, bob) == 6
-        assert await held(uow.bookings, elsewhere, bob) == 0
-        assert await held(uow.bookings, uuid.uuid4(), ada) == 0
-
-
-async def test_save_status_cancels(database: Database, db: DB) -> None:
-    event_id, user_id = await add_event(db, database), await add_user(db)
-    booking = make_booking(event_id, user_id, quantity=2)
-    untouched = make_booking(event_id, user_id)
-    await insert(database, booking, untouched)
-    cancelled = booking.cancelled(NOW + timedelta(hours=1))
-    async with PgBookingUnitOfWork(database) as uow:
-        await uow.bookings.save_status(cancelled)
-        await uow.commit()
-    async with PgBookingUnitOfWork(database, readonly=True) as uow:
-        got = await uow.bookings.get(booking.id)
-        assert got == cancelled
-        assert got is not None
-        assert got.status is BookingStatus.CANCELLED
-        assert got.updated_at == NOW + timedelta(hours=1)
-        assert got.created_at == booking.created_at
-        assert await uow.bookings.get(untouched.id) == untouched
-        assert await held(uow.bookings, event_id, user_id) == 1
-
-
-async def _walk(
-    database: Database, which: str, owner: UUID, limit: int
-) -> tuple[list[Booking], int]:
-    seen: list[Booking] = []
-    after: Position | None = None
-    pages = 0
-    async with PgBookingUnitOfWork(database, readonly=True) as uow:
-        lister = uow.bookings.list_for_user if which == "user" else uow.bookings.list_for_event
-        while True:
-            page = await lister(owner, after, limit)
-            assert len(page) <= limit
-            if not page:
-                return seen, pages
-            pages += 1
-            seen += page
-            after = Position(page[-1].created_at, page[-1].id)
-
-
-@pytest.mark.parametrize("which", ["user", "event"])
-@pytest.mark.parametrize("limit", [1, 2, 3, 50])
-async def test_keyset_listing_newest_first_with_ties(
-    database: Database, db: DB, which: str, limit: int
-) -> None:
-    event_id, other_event = await add_event(db, database), await add_event(db, database)
-    user_id, other_user = await add_user(db), await add_user(db)
-    tie = NOW + timedelta(minutes=30)
-    mine: list[Booking] = []
-    for minutes in (10, 50, 20, 40):
-        at = NOW + timedelta(minutes=minutes)
-        mine.append(make_booking(event_id, user_id, created_at=at))
-    mine += [make_booking(event_id, user_id, created_at=tie) for _ in range(3)]
-    mine.append(make_booking(event_id, user_id, created_at=tie, status=BookingStatus.CANCELLED))
-    noise = [
-        make_booking(other_event, other_user, created_at=tie),
-        make_booking(other_event, other_user, created_at=NOW + timedelta(minutes=45)),
-    ]
-    if which == "user":
-        # Bookings of someone else on the same event, and of this user on another event.
-        noise.append(make_booking(event_id, other_user, created_at=tie))
-        mine.append(make_booking(other_event, user_id, created_at=NOW + timedelta(minutes=15)))
-    else:
-        noise.append(make_booking(other_event, user_id, created_at=tie))
-        mine.append(make_booking(event_id, other_user, created_at=NOW + timedelta(minutes=15)))
-    await insert(database, *mine, *noise)
-    expected = sorted(mine, key=lambda b: (b.created_at, b.id), reverse=True)
-
-    seen, pages = await _walk(database, which, user_id if which == "user" else event_id, limit)
-
-    assert [b.id for b in seen] == [b.id for b in expected]
-    assert seen == expected
-    assert pages == -(-len(expected) // limit)
-
-
-async def test_listing_after_the_last_position_is_empty(database: Database, db: DB) -> None:
-    event_id, user_id = await add_event(db, database), await add_user(db)
-    only = make_booking(event_id, user_id)
-    await insert(database, only)
-    async with PgBookingUnitOfWork(database, readonly=True) as uow:
-        assert await uow.bookings.list_for_user(user_id, None, 10) == [only]
-        end = Position(only.created_at, only.id)
-        assert await uow.bookings.list_for_user(user_id, end, 10) == []
-        assert await uow.bookings.list_for_event(event_id, end, 10) == []
-        later = Position(only.created_at + timedelta(seconds=1), only.id)
-        assert await uow.bookings.list_for_event(event_id, later, 10) == [only]
-        assert await uow.bookings.list_for_user(uuid.uuid4(), None, 10) == []
-
-
 # ------------------------------------------------------------------------ unit of work
-
-
-async def test_leaving_without_commit_rolls_everything_back(database: Database, db: DB) -> None:
-    event_id, user_id = await add_event(db, database, capacity=5), await add_user(db)
-    booking = make_booking(event_id, user_id, quantity=2, idempotency_key="k")
-    async with PgBookingUnitOfWork(database) as uow:
-        assert await uow.bookings.lock_inventory(event_id) == 5
-        assert await add_one(uow.bookings, booking)
-        await uow.bookings.set_available(event_id, 3)
-        assert await uow.bookings.get(booking.id) == booking  # visible inside
-    assert await db.fetchval("SELECT count(*) FROM bookings") == 0
-    assert await inventory(db, event_id) == (5, 5)
-    # The lock went with the transaction: the row can be locked again at once.
-    async with PgBookingUnitOfWork(database) as uow:
-        assert await uow.bookings.lock_inventory(event_id) == 5
-        assert await uow.bookings.by_key(user_id, "k") is None
 
 
 async def test_an_error_inside_rolls_back_and_propagates(database: Database, db: DB) -> None:
@@ -493,61 +302,6 @@ async def test_a_connection_lost_inside_the_unit_of_work_is_unavailable(
 
 
 # ----------------------------------------------------------------------------- batches
-
-
-async def test_add_many_inserts_a_batch_in_one_statement_and_skips_taken_keys(
-    database: Database, db: DB
-) -> None:
-    event_id = await add_event(db, database, capacity=50)
-    ada, bob = await add_user(db), await add_user(db)
-    await insert(database, make_booking(event_id, ada, idempotency_key="taken"))
-    batch = [
-        make_booking(event_id, ada, quantity=2, idempotency_key="a1"),
-        make_booking(event_id, bob, quantity=3),
-        make_booking(event_id, ada, quantity=1, idempotency_key="taken"),
-        make_booking(event_id, bob, quantity=4, idempotency_key="taken"),  # bob's own key
-    ]
-    async with PgBookingUnitOfWork(database) as uow:
-        assert await uow.bookings.add_many(batch) == 3
-        await uow.commit()
-    async with PgBookingUnitOfWork(database, readonly=True) as uow:
-        for booking in (batch[0], batch[1], batch[3]):
-            assert await uow.bookings.get(booking.id) == booking
-        assert await uow.bookings.get(batch[2].id) is None
-
-
-async def test_by_keys_and_confirmed_quantities_answer_for_many_at_once(
-    database: Database, db: DB
-) -> None:
-    event_id, elsewhere = await add_event(db, database), await add_event(db, database)
-    ada, bob, cy = await add_user(db), await add_user(db), await add_user(db)
-    a1 = make_booking(event_id, ada, quantity=2, idempotency_key="k")
-    b1 = make_booking(event_id, bob, quantity=3, idempotency_key="k")
-    b2 = make_booking(elsewhere, bob, quantity=1, idempotency_key="other")
-    gone = make_booking(event_id, ada, quantity=4, status=BookingStatus.CANCELLED)
-    await insert(database, a1, b1, b2, gone)
-    async with PgBookingUnitOfWork(database, readonly=True) as uow:
-        found = await uow.bookings.by_keys([(ada, "k"), (bob, "k"), (cy, "k"), (ada, "other")])
-        assert found == {(ada, "k"): a1, (bob, "k"): b1}
-        pairs = [(event_id, ada), (event_id, bob), (event_id, cy), (elsewhere, bob)]
-        assert await uow.bookings.confirmed_quantities(pairs) == {
-            (event_id, ada): 2,
-            (event_id, bob): 3,
-            (elsewhere, bob): 1,
-        }
-        assert await uow.bookings.confirmed_quantities([(elsewhere, ada)]) == {}
-
-
-async def test_add_many_sets_available_in_the_same_statement(database: Database, db: DB) -> None:
-    event_id = await add_event(db, database, capacity=10)
-    ada = await add_user(db)
-    batch = [make_booking(event_id, ada, quantity=2), make_booking(event_id, ada, quantity=3)]
-    async with PgBookingUnitOfWork(database) as uow:
-        assert await uow.bookings.lock_inventory(event_id) == 10
-        assert await uow.bookings.add_many(batch, stock={event_id: 5}) == 2
-        await uow.commit()
-    async with PgBookingUnitOfWork(database, readonly=True) as uow:
-        assert await uow.bookings.lock_inventory(event_id) == 5
 
 
 async def test_lock_inventories_locks_every_row_asked_for_and_skips_unknown_events(

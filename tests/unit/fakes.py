@@ -156,9 +156,11 @@ class FakeTokenIssuer:
 
 
 class FakeEventsRepository:
-    def __init__(self) -> None:
+    def __init__(self, inventory: MutableMapping[UUID, Any] | None = None) -> None:
         self.rows: dict[UUID, Event] = {}
         self.list_calls: builtins.list[dict[str, Any]] = []
+        # The inventory rows a deletion takes along (the real foreign key cascades).
+        self._inventory = inventory if inventory is not None else {}
 
     async def add(self, event: Event) -> None:
         assert event.id not in self.rows
@@ -175,6 +177,7 @@ class FakeEventsRepository:
 
     async def delete(self, event_id: UUID) -> None:
         self.rows.pop(event_id, None)
+        self._inventory.pop(event_id, None)
 
     async def list(
         self,
@@ -238,8 +241,8 @@ class FakeEventsUnitOfWork(FakeUnitOfWork):
 
 class FakeEventsUow:
     def __init__(self) -> None:
-        self.events = FakeEventsRepository()
         self.inventory = FakeInventory()
+        self.events = FakeEventsRepository(self.inventory.rows)
         self.log = UowLog()
 
     def __call__(self, *, readonly: bool = False) -> FakeEventsUnitOfWork:
