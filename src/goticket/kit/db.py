@@ -105,6 +105,9 @@ class UnitOfWork:
     """``async with SomeUnitOfWork(db) as uow: ...; await uow.commit()``.
 
     Leaving the block without ``commit()`` rolls back. Repositories are bound to ``uow.connection``.
+    ``readonly=True`` reads one snapshot: a ``REPEATABLE READ, READ ONLY`` transaction, so the
+    statements of one answer (an event and its counts, a page and its stock) agree with each
+    other; it costs the BEGIN and the ROLLBACK round trips, and nothing can be written in it.
     """
 
     def __init__(self, database: Database, *, readonly: bool = False) -> None:
@@ -121,12 +124,12 @@ class UnitOfWork:
 
     async def __aenter__(self) -> Self:
         self._connection = await self._database.acquire()
-        if self._readonly:
-            # A read of one consistent statement needs no BEGIN/COMMIT round trips.
-            self._committed = True
-            return self
         try:
-            self._transaction = self._connection.transaction()
+            self._transaction = (
+                self._connection.transaction(isolation="repeatable_read", readonly=True)
+                if self._readonly
+                else self._connection.transaction()
+            )
             await self._transaction.start()
         except BaseException as exc:
             await self._database.release(self._connection)
@@ -138,7 +141,7 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         if self._readonly:
-            return
+            return  # nothing to keep: the snapshot ends with the block (a ROLLBACK)
         try:
             await self._transaction.commit()
         except Exception as exc:
