@@ -365,7 +365,7 @@ async def test_an_unsigned_token_is_401(api: Api, settings: Settings) -> None:
         "iat": now,
         "exp": now + 600,
     }
-    token = jwt.encode(claims, key=None, algorithm="none")
+    token = jwt.encode(claims, key=None, algorithm="none")  # type: ignore[arg-type]
     assert_unauthorized(await api.http.get("/auth/me", headers=bearer(token)))
 
 

@@ -144,7 +144,7 @@ def test_well_formed_foreign_token_is_accepted() -> None:
         "",
         "garbage",
         "a.b.c",
-        jwt.encode(good_claims(), None, "none"),
+        jwt.encode(good_claims(), None, "none"),  # type: ignore[arg-type]
     ],
 )
 def test_malformed_or_other_algorithm_token_is_refused(token: str) -> None:

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-import base64
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-import jwt
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import OctKey
 
 from goticket.kit.auth import Principal, Role
 from goticket.kit.errors import AuthenticationFailed
 
-_VERIFIED_MAX = 100_000
+_ALGORITHMS = ["HS256"]
+
+
+def wall_clock() -> float:
+    # Looked up at each call, so that a test that moves time.time moves the codec too.
+    return time.time()
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,24 +30,71 @@ class IssuedToken:
     expires_in: int
 
 
-class TokenCodec:
-    _ALGORITHM = "HS256"
+class VerifiedTokens:
+    """Tokens already verified, each until its own ``exp``: a client sends the same token with
+    every request, and a verified token stays valid until then (it is immutable and signed).
 
-    def __init__(self, secret: str, *, issuer: str, audience: str, ttl_seconds: int) -> None:
+    At most ``max_size`` entries; the least recently used leaves first, so a flood of one-off
+    tokens never empties the cache of the clients still sending theirs.
+    """
+
+    def __init__(self, max_size: int, clock: Callable[[], float] = wall_clock) -> None:
+        if max_size < 1:
+            raise ValueError("the token cache holds at least one entry")
+        self._max_size = max_size
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, token: str) -> Principal | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():  # expired at exp, as the verifier decides
+            del self._entries[token]
+            return None
+        self._entries.move_to_end(token)
+        return entry[1]
+
+    def put(self, token: str, principal: Principal, expires: float) -> None:
+        self._entries[token] = (expires, principal)
+        self._entries.move_to_end(token)
+        if len(self._entries) > self._max_size:
+            self._entries.popitem(last=False)
+
+
+class TokenCodec:
+    def __init__(
+        self,
+        secret: str,
+        *,
+        issuer: str,
+        audience: str,
+        ttl_seconds: int,
+        cache_size: int = 100_000,
+        clock: Callable[[], float] = wall_clock,
+    ) -> None:
         if len(secret) < 32:
             raise ValueError("the JWT secret must be at least 32 characters long")
-        self._secret = secret
-        # The key prepared once: PyJWT otherwise re-inspects a raw secret on every decode.
-        self._key = jwt.PyJWK(
-            {"kty": "oct", "k": base64.urlsafe_b64encode(secret.encode()).rstrip(b"=").decode()},
-            algorithm=self._ALGORITHM,
-        )
+        self._key = OctKey.import_key(secret)
         self._issuer = issuer
         self._audience = audience
         self._ttl = ttl_seconds
-        # Tokens already verified, until they expire: a client sends the same token with every
-        # request, and a verified token stays valid until its exp (it is immutable and signed).
-        self._verified: dict[str, tuple[float, Principal]] = {}
+        self._clock = clock
+        required = jwt.ClaimsOption(essential=True)
+        self._claims = jwt.JWTClaimsRegistry(
+            # exp, nbf and iat are checked on the clock the cache uses.
+            now=lambda: int(self._clock()),
+            iss=jwt.ClaimsOption(essential=True, value=issuer),
+            aud=jwt.ClaimsOption(essential=True, value=audience),
+            sub=required,
+            role=required,
+            iat=required,
+            exp=required,
+        )
+        self._verified = VerifiedTokens(cache_size, clock)
 
     def issue(self, principal: Principal, now: datetime) -> IssuedToken:
         claims = {
@@ -50,29 +105,22 @@ class TokenCodec:
             "iat": int(now.timestamp()),
             "exp": int((now + timedelta(seconds=self._ttl)).timestamp()),
         }
-        return IssuedToken(jwt.encode(claims, self._secret, self._ALGORITHM), self._ttl)
+        token = jwt.encode({"alg": _ALGORITHMS[0]}, claims, self._key, algorithms=_ALGORITHMS)
+        return IssuedToken(token, self._ttl)
 
     def verify(self, token: str) -> Principal:
         known = self._verified.get(token)
-        if known is not None and known[0] > time.time():
-            return known[1]
+        if known is not None:
+            return known
         principal, expires = self._decode(token)
-        if len(self._verified) >= _VERIFIED_MAX:
-            self._verified.clear()
-        self._verified[token] = (expires, principal)
+        self._verified.put(token, principal, expires)
         return principal
 
     def _decode(self, token: str) -> tuple[Principal, float]:
         try:
-            claims = jwt.decode(
-                token,
-                self._key,
-                algorithms=[self._ALGORITHM],
-                audience=self._audience,
-                issuer=self._issuer,
-                options={"require": ["sub", "role", "iat", "exp", "iss", "aud"]},
-            )
+            claims = jwt.decode(token, self._key, algorithms=_ALGORITHMS).claims
+            self._claims.validate(claims)
             principal = Principal(UUID(str(claims["sub"])), Role(str(claims["role"])))
             return principal, float(claims["exp"])
-        except (jwt.PyJWTError, ValueError) as exc:
+        except (JoseError, ValueError, TypeError) as exc:
             raise AuthenticationFailed("the access token is missing, invalid or expired") from exc
