@@ -177,7 +177,12 @@ class UnitOfWork:
                         await self._transaction.rollback()
         finally:
             await self._release(connection)
-        if exc is not None and isinstance(exc, CONNECTION_ERRORS):
+        # A standby answers reads, so a write refused inside a read-only unit of work is our
+        # bug (a 500), not a failover (a 503 with Retry-After).
+        refused_write = self._readonly and isinstance(
+            exc, asyncpg.exceptions.ReadOnlySQLTransactionError
+        )
+        if isinstance(exc, CONNECTION_ERRORS) and not refused_write:
             raise Unavailable("the database connection was lost, retry shortly") from exc
 
     async def _release(self, connection: Connection) -> None:
