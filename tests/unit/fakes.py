@@ -1,4 +1,5 @@
-"""In-memory fakes for the service ports: no database, no HTTP.
+"""In-memory fakes for the service ports: no database, no HTTP. tests/contract/ runs the same
+assertions on these and on the PostgreSQL repositories: change both, or that suite fails.
 
 Each fake unit of work behaves like the real one where it matters to a use case: it snapshots its
 tables on entry and restores them on exit unless ``commit()`` was called (so "nothing committed"
