@@ -23,8 +23,9 @@ ENV PATH="/opt/venv/bin:${PATH}"
 WORKDIR /src
 COPY pyproject.toml requirements.lock ./
 COPY src ./src
-# The lock is a constraint file: it pins the versions of what `.` depends on and installs nothing
-# else (the dev and bench tools it also lists stay out). Every runtime dependency ships a
+# requirements.lock pins exactly the runtime dependencies (the dev and bench tools are in
+# requirements-dev.lock, which the image never sees); as a constraint file it also checks that
+# `.` depends on nothing unpinned. Every runtime dependency ships a
 # linux/amd64 wheel, so no compiler is needed; pgserver has no arm64 Linux wheel, so the image is
 # amd64 only. pip compiles the bytecode here, so a read-only root file system works.
 RUN pip install --no-cache-dir --constraint requirements.lock .
