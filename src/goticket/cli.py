@@ -14,16 +14,17 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from goticket.accounts.domain import User
 from goticket.app import account_service, token_codec
-from goticket.config import Settings
+from goticket.config import Settings, describe
 from goticket.kit.auth import Role
 from goticket.kit.clock import SystemClock
 from goticket.kit.db import Database
 from goticket.kit.embedded import EmbeddedPostgres
 from goticket.kit.errors import DomainError
-from goticket.kit.logging import configure_logging
+from goticket.kit.logging import configure_logging, get_logger
 from goticket.kit.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from goticket.kit.migrate import upgrade
 
@@ -34,6 +35,16 @@ cli = typer.Typer(
 )
 users = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 cli.add_typer(users, name="users")
+log = get_logger("goticket.cli")
+
+
+def load_settings() -> Settings:
+    """The settings, or one line on stderr saying which variable is wrong (no traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        print(f"error: {describe(exc)}", file=sys.stderr)
+        raise typer.Exit(2) from None
 
 
 @contextmanager
@@ -59,7 +70,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the HTTP API (migrating the database first)."""
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.log_level)
     host = host or settings.host
     port = port if port is not None else settings.port
@@ -77,20 +88,21 @@ def serve(
     with database_url(settings) as url:
         upgrade(url)
         os.environ["GOTICKET_DATABASE_URL"] = url  # the workers build their app from the env
-        token_hint = (
-            f", here: {settings.data_dir / 'metrics-token'}"
-            if settings.metrics_token is None
-            else ""
-        )
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-        print(
-            f"GoTicket {'(embedded PostgreSQL) ' if settings.database_url is None else ''}"
-            f"serving on http://{shown}:{port} with {workers} worker(s)\n"
-            f"  API docs:  http://{shown}:{port}/docs   (OpenAPI: /openapi.json)\n"
-            f"  metrics:   http://{shown}:{port}/metrics with 'Authorization: Bearer <token>'"
-            f" (GOTICKET_METRICS_TOKEN{token_hint})\n"
-            f"  first admin: {sys.argv[0]} users create --email admin@example.com --role admin",
-            flush=True,
+        base = f"http://{shown}:{port}"
+        # One JSON line like every other (a banner of plain text would break log shippers).
+        log.info(
+            f"GoTicket serving on {base} with {workers} worker(s)",
+            url=base,
+            workers=workers,
+            database="embedded PostgreSQL" if settings.database_url is None else "configured",
+            docs=f"{base}/docs",
+            openapi=f"{base}/openapi.json",
+            metrics=f"{base}/metrics with 'Authorization: Bearer <token>' (GOTICKET_METRICS_TOKEN)",
+            metrics_token_file=(
+                str(settings.data_dir / "metrics-token") if settings.metrics_token is None else None
+            ),
+            first_admin=f"{sys.argv[0]} users create --email admin@example.com --role admin",
         )
         uvicorn.run(
             "goticket.app:app_from_env",
@@ -112,7 +124,7 @@ def serve(
 @cli.command()
 def migrate() -> None:
     """Migrate the database schema to the latest revision."""
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings.log_level)
     with database_url(settings) as url:
         upgrade(url)
@@ -130,7 +142,7 @@ def create_user(
     name: Annotated[str | None, typer.Option(help="Display name")] = None,
 ) -> None:
     """Create a user with any role (this is how the first admin is made)."""
-    settings = Settings()
+    settings = load_settings()
     configure_logging("WARNING")
     with database_url(settings) as url:
         upgrade(url)

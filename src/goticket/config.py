@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     argon2_memory_kib: int = Field(default=65_536, ge=64, le=4_194_304)
     argon2_parallelism: int = Field(default=4, ge=1, le=64)
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
     def resolved_jwt_secret(self) -> str:
         """The configured secret, else one generated once and kept 0600 in the data folder."""
         if self.jwt_secret is not None:
@@ -59,6 +64,15 @@ class Settings(BaseSettings):
         if self.metrics_token is not None:
             return self.metrics_token.get_secret_value()
         return _persistent_secret(self.data_dir / "metrics-token")
+
+
+def describe(error: ValidationError) -> str:
+    """One line naming each offending variable; the values are left out (some are secrets)."""
+    problems = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        problems.append(f"GOTICKET_{field.upper()}: {item['msg']}")
+    return "invalid configuration: " + "; ".join(problems)
 
 
 def _persistent_secret(path: Path) -> str:

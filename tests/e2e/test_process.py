@@ -65,6 +65,8 @@ def environment(**settings: str) -> dict[str, str]:
     }
     if "XDG_RUNTIME_DIR" in os.environ:  # where pgserver keeps its inter-process lock
         env["XDG_RUNTIME_DIR"] = os.environ["XDG_RUNTIME_DIR"]
+    if "PYTHONPATH" in os.environ:  # the server runs the same source tree as this test run
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
     env.update({f"GOTICKET_{key.upper()}": value for key, value in settings.items()})
     return env
 
@@ -492,3 +494,55 @@ def test_two_workers_expose_one_metrics_view_and_a_restart_starts_it_empty(
                 lambda: scrape_healthz_200(restarted.base_url) == 1, 5, "one /healthz counted"
             )
             assert restarted.terminate() == 0, restarted.log
+
+
+# ---------------------------------------------------------------- f. what the process writes
+
+LAYOUT = ("timestamp", "level", "logger", "event")
+
+
+def test_every_line_serve_writes_on_start_and_stop_is_json_in_one_layout(
+    server_url: str, workdir: Path
+) -> None:
+    with fresh_database(server_url) as url:
+        env = environment(
+            database_url=url,
+            data_dir=str(workdir / "data"),
+            jwt_secret="process-test-" + "j" * 40,
+            log_level="debug",  # any case; debug also lets asyncio and uvicorn speak
+        )
+        with Served(env, workdir, workers=2) as server:
+            server.wait_for_workers(2)
+            assert server.http.get("/healthz").status_code == 200
+            assert server.http.get("/no-such-page").status_code == 404
+            assert server.terminate() == 0, server.log
+            output = server.log
+
+    loggers = set()
+    lines = output.splitlines()
+    assert len(lines) > 10, output
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"not a JSON line: {line!r}") from None
+        assert tuple(record)[: len(LAYOUT)] == LAYOUT, line
+        assert record["level"] in ("debug", "info", "warning", "error", "critical"), line
+        assert record["timestamp"].endswith("Z"), line
+        assert isinstance(record["event"], str), line
+        loggers.add(record["logger"])
+    # Our own loggers and the libraries' standard-library ones, parent and workers alike.
+    assert {"goticket.cli", "goticket.app", "goticket.http", "uvicorn.error"} <= loggers, loggers
+    assert any(name.startswith("alembic") for name in loggers), loggers
+
+
+@pytest.mark.parametrize("variable", ["log_level", "port"])
+def test_a_bad_setting_is_one_line_on_stderr_not_a_traceback(variable: str, workdir: Path) -> None:
+    env = environment(data_dir=str(workdir / "data"), **{variable: "loud"})
+    result = run_cli("serve", env=env, cwd=workdir, timeout=30)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"error: invalid configuration: GOTICKET_{variable.upper()}:")
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "data").exists(), "nothing is started on a bad setting"

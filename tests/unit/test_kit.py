@@ -7,6 +7,8 @@ import hmac
 import json
 import os
 import stat
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,9 +17,9 @@ from typing import Annotated, Any
 import jwt
 import msgspec
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
-from goticket.config import Settings
+from goticket.config import Settings, describe
 from goticket.kit.auth import Principal, Role
 from goticket.kit.bodies import collect_errors
 from goticket.kit.errors import AuthenticationFailed, FieldError, InvalidInput
@@ -337,6 +339,62 @@ def test_jwt_secret_race_keeps_the_first_writer(
     monkeypatch.setattr(os, "link", link_after_another_process)
     assert Settings(data_dir=clean_env).resolved_jwt_secret() == "the-other-process-won"
     assert [p.name for p in clean_env.iterdir()] == ["jwt-secret"]
+
+
+@pytest.mark.parametrize("raw", ["warning", "Warning", " WARNING "])
+def test_log_level_is_read_in_any_case(
+    raw: str, clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOTICKET_LOG_LEVEL", raw)
+    assert Settings(data_dir=clean_env).log_level == "WARNING"
+
+
+def test_a_bad_setting_is_described_in_one_line_without_its_value(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOTICKET_LOG_LEVEL", "loud")
+    monkeypatch.setenv("GOTICKET_DB_POOL_MAX", "0")
+    with pytest.raises(ValidationError) as raised:
+        Settings(data_dir=clean_env)
+    message = describe(raised.value)
+    assert "\n" not in message
+    assert message.startswith("invalid configuration: GOTICKET_LOG_LEVEL: ")
+    assert "GOTICKET_DB_POOL_MAX: " in message
+    assert "loud" not in message
+
+
+# Run in a child interpreter: configure_logging changes process-wide state (structlog, the root
+# logger, warnings) that the rest of the suite must not inherit.
+_LOG_BOTH_WAYS = """
+import logging, warnings
+from goticket.kit.logging import configure_logging, get_logger
+configure_logging("info")
+get_logger("goticket.test").info("from structlog", answer=42)
+logging.getLogger("some.library").warning("from %s", "logging")
+logging.getLogger("some.library").debug("below the level")
+warnings.warn("from warnings", UserWarning, stacklevel=1)
+"""
+
+
+def test_structlog_standard_library_and_warnings_lines_share_one_layout() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", _LOG_BOTH_WAYS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stderr == ""
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [list(line)[:4] for line in lines] == [["timestamp", "level", "logger", "event"]] * 3
+    assert [(line["logger"], line["level"]) for line in lines] == [
+        ("goticket.test", "info"),
+        ("some.library", "warning"),
+        ("py.warnings", "warning"),
+    ]
+    assert [lines[0]["event"], lines[1]["event"]] == ["from structlog", "from logging"]
+    assert "UserWarning: from warnings" in lines[2]["event"]
+    assert lines[0]["answer"] == 42
 
 
 # ------------------------------------------------------------------------------ collect_errors
