@@ -549,6 +549,30 @@ async def test_docs_is_an_html_page_for_the_document(api: Api) -> None:
     assert "/openapi.json" in response.text
 
 
+async def test_docs_page_loads_only_this_servers_files_under_a_strict_csp(api: Api) -> None:
+    response = await api.http.get("/docs")
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert "unsafe-eval" not in policy
+    assert "http:" not in response.text
+    assert "https:" not in response.text
+    assert "<script>" not in response.text, "inline script: the CSP would refuse it"
+    assets = re.findall(r'(?:src|href)="(/docs/[^"]+)"', response.text)
+    assert len(assets) == 4, assets
+    for asset in assets:
+        served = await api.http.get(asset)
+        assert served.status_code == 200, asset
+        assert served.content, asset
+        assert served.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("name", ["index.html", "oauth2-redirect.html", "..%2F__init__.py", "x"])
+async def test_docs_serves_no_file_beyond_its_own_assets(api: Api, name: str) -> None:
+    response = await api.http.get(f"/docs/{name}")
+    assert response.status_code == 404
+
+
 async def test_openapi_needs_no_token(api: Api, settings: Settings) -> None:
     response = await api.http.get("/openapi.json", headers={"Authorization": "Bearer nonsense"})
     assert response.status_code == 200

@@ -8,10 +8,11 @@ import copy
 from typing import Any
 
 import msgspec
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
 
+from goticket.kit.docs_ui import docs_handlers
 from goticket.kit.problems import PROBLEM_JSON, Problem
 
 _DESCRIPTIONS = {
@@ -81,17 +82,6 @@ def build_document(app: Litestar) -> dict[str, Any]:
     return document
 
 
-_DOCS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>GoTicket API</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "/openapi.json", dom_id: "#ui"});</script>
-<noscript>The OpenAPI document is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-</body></html>
-"""
-
-
 def openapi_handlers() -> list[Any]:
     cache: dict[str, bytes] = {}
 
@@ -101,8 +91,4 @@ def openapi_handlers() -> list[Any]:
             cache["doc"] = msgspec.json.encode(build_document(request.app))
         return Response(cache["doc"], media_type="application/json")
 
-    @get("/docs", include_in_schema=False, media_type=MediaType.HTML)
-    async def docs() -> str:
-        return _DOCS_PAGE
-
-    return [openapi_json, docs]
+    return [openapi_json, *docs_handlers()]
