@@ -104,7 +104,25 @@ async def test_quantity_bounds_are_inclusive(api: Api, quantity: int) -> None:
     assert await available_spots(api, event["id"]) == 10 - quantity
 
 
-@pytest.mark.parametrize("quantity", [0, -1, 11, 1000, "2", 1.5, 2.0, True, None, [1], {"n": 1}])
+@pytest.mark.parametrize("written", [b"2.0", b"2e0", b"0.2e1", b"2.000"])
+async def test_an_integral_quantity_written_with_a_fraction_or_exponent_is_that_integer(
+    api: Api, written: bytes
+) -> None:
+    # JSON Schema (and so the OpenAPI document) counts 2.0 as the integer 2.
+    event = await api.event(capacity=10)
+    fan = await api.user()
+    response = await api.http.post(
+        bookings_of(event),
+        content=b'{"quantity": ' + written + b"}",
+        headers={**fan.headers, "Content-Type": "application/json"},
+    )
+    assert assert_booked(response)["quantity"] == 2
+    assert await available_spots(api, event["id"]) == 8
+
+
+@pytest.mark.parametrize(
+    "quantity", [0, -1, 11, 1000, "2", 1.5, 10.5, 11.0, True, None, [1], {"n": 1}]
+)
 async def test_quantity_outside_1_to_10_or_not_an_integer_is_422(
     api: Api, db: DB, quantity: Any
 ) -> None:

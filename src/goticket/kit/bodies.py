@@ -3,6 +3,7 @@ offending field at once (422), or refusing the body itself (400, 415)."""
 
 from __future__ import annotations
 
+import contextlib
 import typing
 from typing import Any, TypeVar
 
@@ -16,6 +17,8 @@ S = TypeVar("S", bound=msgspec.Struct)
 
 # A JSON string can carry U+0000 only escaped; PostgreSQL text cannot store it at all.
 _NUL_ESCAPE = b"\\u0000"
+# The same rule as the OpenAPI document states it (ECMA-262 and Python read it alike).
+NO_NUL_PATTERN = r"^[^\u0000]*$"
 _NOT_JSON = "the request body is not valid JSON (or it nests too deeply)"
 
 
@@ -59,12 +62,29 @@ def decode_json(
         raise BadRequest(400, _NOT_JSON) from None
     if not isinstance(raw, dict):
         raise BadRequest(400, "the request body must be a JSON object")
+    if data is None:
+        raw = integral_numbers(raw)
+        with contextlib.suppress(msgspec.ValidationError):  # collect every error below
+            data = msgspec.convert(raw, struct)
     errors = collect_errors(struct, raw) if data is None else []
     reported = {error.field for error in errors}
     errors += [error for error in nul_errors(raw) if error.field not in reported]
     if data is None or errors:
         raise InvalidInput(errors or [FieldError("body", "invalid")])
     return data
+
+
+def integral_numbers(value: Any) -> Any:
+    """``value`` with every number that has no fractional part as an ``int``: in JSON Schema
+    (and so in the OpenAPI document) ``8.0`` and ``8e0`` ARE the integer 8, so an integer field
+    takes them; ``8.5`` stays a float and is refused."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
+        return {key: integral_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [integral_numbers(item) for item in value]
+    return value
 
 
 def nul_errors(value: Any, path: str = "") -> list[FieldError]:
