@@ -131,6 +131,11 @@ async def test_register_conflict_keeps_the_first_account(api: Api) -> None:
         "@example.com",
         "ada@",
         "x" * 250 + "@example.com",
+        # Control characters and U+FEFF, which Python's and ECMA-262's \s disagree on.
+        "ctl\x01@example.com",
+        "fs\x1c@example.com",
+        "nel\x85@example.com",
+        "bom\ufeff@example.com",
     ],
 )
 async def test_register_rejects_an_invalid_email(api: Api, email: str) -> None:

@@ -578,3 +578,60 @@ async def test_openapi_needs_no_token(api: Api, settings: Settings) -> None:
     assert response.status_code == 200
     assert response.headers.get("x-request-id")
     assert settings.resolved_jwt_secret() not in response.text
+
+
+async def test_options_allows_every_documented_method_of_the_path(api: Api) -> None:
+    # Litestar's own OPTIONS answer listed only the first handler's methods of a shared path.
+    document = await _document(api)
+    for path, item in document["paths"].items():
+        concrete = re.sub(r"\{[^}]+\}", str(uuid4()), path)
+        response = await api.http.options(concrete)
+        assert response.status_code == 204, (path, response.text)
+        documented = {method.upper() for method in item if method in METHODS} | {"OPTIONS"}
+        assert set(response.headers["allow"].split(", ")) == documented, path
+
+
+async def test_openapi_links_lead_from_a_created_resource_to_its_operations(api: Api) -> None:
+    document = await _document(api)
+    operations = _operations(document)
+    by_id = {operation["operationId"]: key for key, operation in operations.items()}
+    expected = {
+        ("post", "/events"): {
+            ("get", "/events/{}"),
+            ("put", "/events/{}"),
+            ("delete", "/events/{}"),
+            ("post", "/events/{}/bookings"),
+            ("get", "/events/{}/bookings"),
+        },
+        ("post", "/events/{}/bookings"): {("get", "/bookings/{}"), ("post", "/bookings/{}/cancel")},
+        ("post", "/auth/register"): {("put", "/users/{}/role")},
+    }
+    for source, targets in expected.items():
+        links = operations[source]["responses"]["201"]["links"]
+        assert {by_id[link["operationId"]] for link in links.values()} == targets, source
+        for link in links.values():
+            assert list(link["parameters"].values()) == ["$response.body#/id"]
+
+
+async def test_openapi_states_the_string_rules_the_server_enforces(api: Api) -> None:
+    document = await _document(api)
+    schemas = document["components"]["schemas"]
+    # Every free-text string of a request body refuses U+0000, and says so.
+    for name, member in [
+        ("RegisterRequest", "password"),
+        ("LoginRequest", "email"),
+        ("EventRequest", "name"),
+    ]:
+        pattern = schemas[name]["properties"][member]["pattern"]
+        assert re.search(pattern, "fine text"), name
+        assert not re.search(pattern, "a\x00b"), name
+    # The e-mail pattern is read alike by Python and by ECMA-262 (JSON Schema's dialect): no
+    # class escape whose meaning differs between them decides alone.
+    email = schemas["RegisterRequest"]["properties"]["email"]["pattern"]
+    for control in ("\x1c", "\x1f", "\x85", "\ufeff", "\x00"):
+        assert not re.search(email, f"a{control}b@example.com"), repr(control)
+    parameters = {
+        p["name"]: p["schema"] for p in _operations(document)[("get", "/events")]["parameters"]
+    }
+    assert parameters["cursor"]["minLength"] == 1
+    assert parameters["startsAfter"]["format"] == "date-time"

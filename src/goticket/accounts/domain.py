@@ -17,8 +17,12 @@ from goticket.kit.errors import (
     PermissionDenied,
 )
 
-# Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is not our check.
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
+# Deliberately simple: one @, no white space or control character, a dot in the domain.
+# Deliverability is not our check. The OpenAPI document publishes this pattern, and JSON Schema
+# reads it as ECMA-262, whose \s differs from Python's (U+001C..U+001F and U+0085 are white space
+# only to Python, U+FEFF only to ECMA-262): the controls and U+FEFF are listed so both agree.
+_NOT_IN_EMAIL = r"@\s\x00-\x1f\x7f-\x9f\ufeff"
+EMAIL_PATTERN = rf"^[^{_NOT_IN_EMAIL}]{{1,64}}@[^{_NOT_IN_EMAIL}]+\.[^{_NOT_IN_EMAIL}]+$"
 _EMAIL = re.compile(EMAIL_PATTERN)
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128

@@ -19,7 +19,8 @@ from goticket.accounts.schemas import (
 from goticket.accounts.service import AccountService
 from goticket.kit.bearer import principal_of
 from goticket.kit.bodies import read_json
-from goticket.kit.openapi import body, errors
+from goticket.kit.openapi import body, errors, links
+from goticket.kit.routes import with_options
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -29,7 +30,8 @@ def accounts_router(service: AccountService) -> Router:
         "/auth/register",
         status_code=201,
         tags=["auth"],
-        opt=body(RegisterRequest),
+        opt=body(RegisterRequest)
+        | links(201, "user_id", "$response.body#/id", "PUT /users/{user_id}/role"),
         responses=errors(409, 422),
     )
     async def register(request: AnyRequest) -> UserResponse:
@@ -69,4 +71,4 @@ def accounts_router(service: AccountService) -> Router:
         data = await read_json(request, RoleChangeRequest)
         return UserResponse.of(await service.change_role(actor, user_id, data.role))
 
-    return Router("/", route_handlers=[register, login, me, change_role])
+    return Router("/", route_handlers=with_options([register, login, me, change_role]))

@@ -30,9 +30,10 @@ from goticket.kit.asgi import (
 )
 from goticket.kit.bearer import bearer_principal, principal_of
 from goticket.kit.bodies import decode_json
-from goticket.kit.openapi import body, errors
+from goticket.kit.openapi import CURSOR, body, errors, links
 from goticket.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorCodec, Page
 from goticket.kit.problems import Reply
+from goticket.kit.routes import with_options
 from goticket.kit.tokens import TokenCodec
 
 AnyRequest = Request[Any, Any, Any]
@@ -102,7 +103,14 @@ def booking_router(service: BookingService, booking: BookingAnswer, cursors: Cur
         status_code=201,
         tags=["bookings"],
         security=auth,
-        opt=body(BookingRequest, required=False),
+        opt=body(BookingRequest, required=False)
+        | links(
+            201,
+            "booking_id",
+            "$response.body#/id",
+            "GET /bookings/{booking_id}",
+            "POST /bookings/{booking_id}/cancel",
+        ),
         responses=errors(401, 404, 409, 503),
     )
     async def book(
@@ -113,6 +121,9 @@ def booking_router(service: BookingService, booking: BookingAnswer, cursors: Cur
             HeaderParameter(
                 name="Idempotency-Key",
                 description="1..255 printable ASCII characters; a retry with it books nothing more",
+                # Not starting or ending with a space: HTTP strips those before we see the key.
+                # In the schema only: the booking rules check the key on both routes alike.
+                schema_extra={"pattern": "^[!-~]([ -~]{0,253}[!-~])?$"},
             ),
         ] = None,
     ) -> Response[BookingResponse]:
@@ -152,11 +163,10 @@ def booking_router(service: BookingService, booking: BookingAnswer, cursors: Cur
     async def my_bookings(
         request: AnyRequest,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        cursor: Annotated[
-            str | None, QueryParameter(description="nextCursor of the previous page")
-        ] = None,
+        cursor: Annotated[str | None, CURSOR] = None,
     ) -> BookingPage:
-        """The caller's bookings, newest first."""
+        """The caller's bookings, newest first. A `cursor` the server did not issue (for this
+        list) is a 422: JSON Schema can give its shape, not its signature."""
         actor = principal_of(request)
         after = cursors.decode(MINE, cursor) if cursor is not None else None
         return page(await service.list_mine(actor, after, limit), MINE)
@@ -171,16 +181,17 @@ def booking_router(service: BookingService, booking: BookingAnswer, cursors: Cur
         request: AnyRequest,
         event_id: FromPath[UUID],
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        cursor: Annotated[
-            str | None, QueryParameter(description="nextCursor of the previous page")
-        ] = None,
+        cursor: Annotated[str | None, CURSOR] = None,
     ) -> BookingPage:
-        """An event's bookings, newest first (its organizer or an admin)."""
+        """An event's bookings, newest first (its organizer or an admin). A `cursor` the server
+        did not issue (for this list) is a 422."""
         actor = principal_of(request)
         after = cursors.decode(OF_EVENT, cursor) if cursor is not None else None
         return page(await service.list_for_event(actor, event_id, after, limit), OF_EVENT)
 
     return Router(
         "/",
-        route_handlers=[book, get_booking, cancel_booking, my_bookings, event_bookings],
+        route_handlers=with_options(
+            [book, get_booking, cancel_booking, my_bookings, event_bookings]
+        ),
     )

@@ -16,8 +16,9 @@ from goticket.events.service import EventService
 from goticket.kit.bearer import principal_of
 from goticket.kit.bodies import read_json
 from goticket.kit.errors import InvalidInput
-from goticket.kit.openapi import body, errors
+from goticket.kit.openapi import CURSOR, body, errors, links, timestamp_query
 from goticket.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorCodec
+from goticket.kit.routes import with_options
 
 AnyRequest = Request[Any, Any, Any]
 CURSOR_KIND = "events"
@@ -45,11 +46,25 @@ def events_router(service: EventService, cursors: CursorCodec) -> Router:
         status_code=201,
         tags=["events"],
         security=auth,
-        opt=body(EventRequest),
+        opt=body(EventRequest)
+        | links(
+            201,
+            "event_id",
+            "$response.body#/id",
+            "GET /events/{event_id}",
+            "PUT /events/{event_id}",
+            "DELETE /events/{event_id}",
+            "POST /events/{event_id}/bookings",
+            "GET /events/{event_id}/bookings",
+        ),
         responses=errors(401, 403),
     )
     async def create_event(request: AnyRequest) -> Response[EventResponse]:
-        """Create an event (organizers and admins)."""
+        """Create an event (organizers and admins).
+
+        Besides the schema, two rules span fields (JSON Schema cannot state them): `endAt` must
+        be after `startAt`, and `maxPerUser` at most `capacity`; either broken is a 422 naming
+        the field."""
         actor = principal_of(request)
         ensure_can_create(actor)  # 403 before the body is read: a 422 would tell a stranger more
         data = await read_json(request, EventRequest)
@@ -63,23 +78,18 @@ def events_router(service: EventService, cursors: CursorCodec) -> Router:
     @get("/events", tags=["events"], responses=errors(422, with_body=False))
     async def list_events(
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-        cursor: Annotated[
-            str | None, QueryParameter(description="nextCursor of the previous page")
-        ] = None,
+        cursor: Annotated[str | None, CURSOR] = None,
         starts_after: Annotated[
             str | None,
-            QueryParameter(
-                name="startsAfter", description="RFC 3339; events with startAt >= this (inclusive)"
-            ),
+            timestamp_query("startsAfter", "events with startAt >= this (inclusive)"),
         ] = None,
         starts_before: Annotated[
             str | None,
-            QueryParameter(
-                name="startsBefore", description="RFC 3339; events with startAt < this (exclusive)"
-            ),
+            timestamp_query("startsBefore", "events with startAt < this (exclusive)"),
         ] = None,
     ) -> EventPage:
-        """Events, soonest first, cursor-paginated."""
+        """Events, soonest first, cursor-paginated. A `cursor` the server did not issue (for
+        this list) is a 422: JSON Schema can give its shape, not its signature."""
         page = await service.list(
             starts_after=parse_timestamp("startsAfter", starts_after),
             starts_before=parse_timestamp("startsBefore", starts_before),
@@ -104,7 +114,9 @@ def events_router(service: EventService, cursors: CursorCodec) -> Router:
         responses=errors(401, 403, 404, 409),
     )
     async def replace_event(request: AnyRequest, event_id: FromPath[UUID]) -> EventResponse:
-        """Replace an event's mutable fields (its organizer or an admin)."""
+        """Replace an event's mutable fields (its organizer or an admin). An optional field
+        left out is cleared. As on create, `endAt` must be after `startAt` and `maxPerUser` at
+        most `capacity` (422); a `capacity` below the spots already booked is a 409."""
         actor = principal_of(request)
         data = await read_json(request, EventRequest)
         return EventResponse.of(await service.replace(actor, event_id, data.draft()))
@@ -120,5 +132,8 @@ def events_router(service: EventService, cursors: CursorCodec) -> Router:
         await service.delete(principal_of(request), event_id)
 
     return Router(
-        "/", route_handlers=[create_event, list_events, get_event, replace_event, delete_event]
+        "/",
+        route_handlers=with_options(
+            [create_event, list_events, get_event, replace_event, delete_event]
+        ),
     )

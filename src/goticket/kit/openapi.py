@@ -11,7 +11,9 @@ import msgspec
 from litestar import Litestar, Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.params import KwargDefinition, QueryParameter
 
+from goticket.kit.bodies import NO_NUL_PATTERN
 from goticket.kit.docs_ui import docs_handlers
 from goticket.kit.problems import PROBLEM_JSON, Problem
 
@@ -34,8 +36,32 @@ SECURITY_COMPONENTS = Components(
 )
 
 
+# What the server issues (unpadded base64url); anything else, the empty string included, is 422.
+# Stated in the schema only: the cursor codec refuses the rest, with one message for every cause.
+CURSOR = QueryParameter(
+    description="nextCursor of the previous page (absent for the first page)",
+    schema_extra={"minLength": 1, "pattern": "^[A-Za-z0-9_-]+$"},
+)
+
+
+def timestamp_query(name: str, description: str) -> KwargDefinition:
+    return QueryParameter(
+        name=name,
+        description=f"RFC 3339 with a UTC offset; {description}. An instant outside the years"
+        " 0001..9999 in UTC is a 422.",
+        schema_extra={"format": "date-time"},
+    )
+
+
 def body(struct: type[msgspec.Struct], *, required: bool = True) -> dict[str, Any]:
     return {"body": struct, "body_required": required}
+
+
+def links(status: int, parameter: str, source: str, *targets: str) -> dict[str, Any]:
+    """OpenAPI links from this operation's ``status`` answer to ``targets`` ("GET /events/{id}"),
+    whose path ``parameter`` is the runtime expression ``source``: how a client, or a stateful
+    fuzzer, goes from a created resource to what it can do with it."""
+    return {"links": (status, parameter, source, targets)}
 
 
 def errors(*statuses: int, with_body: bool = True) -> dict[int, ResponseSpec]:
@@ -56,20 +82,37 @@ def errors(*statuses: int, with_body: bool = True) -> dict[int, ResponseSpec]:
 def build_document(app: Litestar) -> dict[str, Any]:
     document = copy.deepcopy(app.openapi_schema.to_schema())
     bodies: list[tuple[str, str, type[msgspec.Struct], bool]] = []
+    linked: list[tuple[str, str, tuple[int, str, str, tuple[str, ...]]]] = []
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
-            struct = handler.opt.get("body")
-            if struct is None:
-                continue
             for method in handler.http_methods:
-                bodies.append(
-                    (route.path_format, method.lower(), struct, handler.opt["body_required"])
-                )
+                if "body" in handler.opt:
+                    bodies.append(
+                        (
+                            route.path_format,
+                            method.lower(),
+                            handler.opt["body"],
+                            handler.opt["body_required"],
+                        )
+                    )
+                if "links" in handler.opt:
+                    linked.append((route.path_format, method.lower(), handler.opt["links"]))
+    _add_bodies(document, bodies)
+    for path, method, link in linked:
+        _add_links(document, document["paths"][path][method], *link)
+    return document
+
+
+def _add_bodies(
+    document: dict[str, Any], bodies: list[tuple[str, str, type[msgspec.Struct], bool]]
+) -> None:
     if not bodies:
-        return document
+        return
     _, components = msgspec.json.schema_components(
         {struct for *_, struct, _ in bodies}, ref_template="#/components/schemas/{name}"
     )
+    for component in components.values():
+        _state_the_nul_rule(component)
     document.setdefault("components", {}).setdefault("schemas", {}).update(components)
     for path, method, struct, required in bodies:
         operation = document["paths"][path][method]
@@ -79,7 +122,39 @@ def build_document(app: Litestar) -> dict[str, Any]:
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{struct.__name__}"}}
             },
         }
-    return document
+
+
+def _state_the_nul_rule(schema: Any) -> None:
+    """``kit.bodies`` refuses U+0000 in every string of a request body: each free-text string of
+    a body schema says so with a pattern. A string with a pattern, format or enum of its own
+    already excludes it (the patterns are written so)."""
+    if isinstance(schema, list):
+        for item in schema:
+            _state_the_nul_rule(item)
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not schema.keys() & {"pattern", "format", "enum"}:
+        schema["pattern"] = NO_NUL_PATTERN
+    for value in schema.values():
+        _state_the_nul_rule(value)
+
+
+def _add_links(
+    document: dict[str, Any],
+    operation: dict[str, Any],
+    status: int,
+    parameter: str,
+    source: str,
+    targets: tuple[str, ...],
+) -> None:
+    response = operation["responses"][str(status)]
+    for target in targets:
+        method, path = target.split(" ", 1)
+        operation_id = document["paths"][path][method.lower()]["operationId"]
+        response.setdefault("links", {})[operation_id] = {
+            "operationId": operation_id,
+            "parameters": {f"path.{parameter}": source},
+        }
 
 
 def openapi_handlers() -> list[Any]:
