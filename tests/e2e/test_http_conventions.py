@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from goticket.config import Settings
+from goticket.kit.problems import Problem
 from tests.support import PASSWORD, Actor, Api, event_body
 
 PROBLEM_JSON = "application/problem+json"
@@ -635,3 +636,18 @@ async def test_openapi_states_the_string_rules_the_server_enforces(api: Api) -> 
     }
     assert parameters["cursor"]["minLength"] == 1
     assert parameters["startsAfter"]["format"] == "date-time"
+
+
+async def test_openapi_problem_schema_is_the_problem_model(api: Api) -> None:
+    # One model renders the bodies and feeds the document: every member, none ever null.
+    document = await _document(api)
+    schema = document["components"]["schemas"]["Problem"]
+    assert set(schema["properties"]) == set(Problem.__struct_fields__)
+    for member in ("available", "limit", "booked"):
+        assert schema["properties"][member]["oneOf"] == [{"type": "integer"}], member
+        assert schema["properties"][member]["description"], member
+    for (_, path), operation in _operations(document).items():
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                content = response["content"][PROBLEM_JSON]["schema"]
+                assert content == {"$ref": "#/components/schemas/Problem"}, (path, status)

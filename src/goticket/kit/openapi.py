@@ -97,10 +97,22 @@ def build_document(app: Litestar) -> dict[str, Any]:
                     )
                 if "links" in handler.opt:
                     linked.append((route.path_format, method.lower(), handler.opt["links"]))
+    _drop_foreign_errors(document)
     _add_bodies(document, bodies)
     for path, method, link in linked:
         _add_links(document, document["paths"][path][method], *link)
     return document
+
+
+def _drop_foreign_errors(document: dict[str, Any]) -> None:
+    """Every error the API sends is a problem (``kit.problems.error_reply``); Litestar adds a 400
+    of its own shape for handlers with parameters, which this API answers with 422 or 404."""
+    for item in document["paths"].values():
+        for operation in item.values():
+            responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+            for status in [s for s in responses if s.startswith(("4", "5"))]:
+                if PROBLEM_JSON not in responses[status].get("content", {}):
+                    del responses[status]
 
 
 def _add_bodies(

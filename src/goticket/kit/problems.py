@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from msgspec import UNSET, UnsetType
 
 from goticket.kit.errors import (
     AuthenticationFailed,
@@ -55,23 +56,33 @@ _GENERIC = {
 }
 
 
+def _said(description: str) -> msgspec.Meta:
+    return msgspec.Meta(description=description)
+
+
 class ProblemFieldError(msgspec.Struct):
-    field: str
+    field: Annotated[str, _said("The offending field: a body member, a parameter or a header")]
     message: str
 
 
 class Problem(msgspec.Struct, omit_defaults=True):
     """RFC 9457 problem details. Extension members are fields here, never ad-hoc dict keys: a
-    domain error whose ``extra`` names a member this struct lacks fails its unit test."""
+    domain error whose ``extra`` names a member this struct lacks fails its unit test. A member
+    without a value is left out (never ``null``), and the OpenAPI schema says so."""
 
-    type: str
+    type: Annotated[str, _said("A stable URI under https://goticket.dev/problems/")]
     title: str
     status: int
-    detail: str | None = None
-    errors: list[ProblemFieldError] | None = None
-    available: int | None = None  # sold-out: the spots left
-    limit: int | None = None  # per-user-limit: the event's maxPerUser
-    booked: int | None = None  # capacity below booked / event has bookings: spots booked
+    detail: str | UnsetType = UNSET
+    errors: Annotated[list[ProblemFieldError], _said("422: every offending field")] | UnsetType = (
+        UNSET
+    )
+    available: Annotated[int, _said("sold-out: the spots left")] | UnsetType = UNSET
+    limit: Annotated[int, _said("per-user-limit: the event's maxPerUser")] | UnsetType = UNSET
+    booked: (
+        Annotated[int, _said("capacity-below-booked, event-has-bookings: the spots booked")]
+        | UnsetType
+    ) = UNSET
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -114,9 +125,9 @@ def problem_body(
         type=PROBLEM_BASE + code,
         title=title,
         status=status,
-        detail=detail or None,
-        errors=[ProblemFieldError(e.field, e.message) for e in errors] or None,
-        **(extra or {}),
+        detail=detail or UNSET,
+        errors=[ProblemFieldError(e.field, e.message) for e in errors] or UNSET,
+        **{member: value for member, value in (extra or {}).items() if value is not None},
     )
     return _ENCODER.encode(problem)
 
