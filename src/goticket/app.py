@@ -182,6 +182,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
             version=__version__,
             description=API_DESCRIPTION,
             components=SECURITY_COMPONENTS,
+            use_handler_docstrings=True,  # each handler's docstring is its operation's description
             path="/schema",
             render_plugins=[],
         ),

@@ -35,7 +35,7 @@ def accounts_router(service: AccountService) -> Router:
         responses=errors(409, 422),
     )
     async def register(request: AnyRequest) -> UserResponse:
-        """Create an account with the role ``user``."""
+        """Create an account with the role `user`."""
         data = await read_json(request, RegisterRequest)
         return UserResponse.of(await service.register(data.email, data.password, data.name))
 

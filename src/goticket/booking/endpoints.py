@@ -127,7 +127,10 @@ def booking_router(service: BookingService, booking: BookingAnswer, cursors: Cur
             ),
         ] = None,
     ) -> Response[BookingResponse]:
-        """Book spots for an event. 201 only once the booking is durably committed."""
+        """Book spots for an event. 201 only once the booking is durably committed.
+
+        A retry with the same `Idempotency-Key` answers the first booking again; the key used
+        before for another event or quantity is a 422 (a rule of state, not of shape)."""
         # The fast route below answers almost every booking; this one takes what its pattern
         # does not match (e.g. an id without hyphens). Both call ``booking.answer``: one path.
         reply = await booking.answer(cast(Scope, request.scope), event_id, request.body)

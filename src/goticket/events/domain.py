@@ -21,6 +21,9 @@ EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
 
 
+UNREPRESENTABLE = "needs a UTC offset and a UTC date in years 1..9999"
+
+
 def representable(instant: datetime) -> bool:
     """An aware ``instant`` whose UTC date fits in years 1..9999 (naive ones never do)."""
     return instant.tzinfo is not None and EARLIEST <= instant <= LATEST
@@ -51,9 +54,7 @@ def schedule_errors(start_at: datetime | None, end_at: datetime | None) -> list[
     invalid on its own; the rule then leaves it alone (so do those below)."""
     times = {"startAt": start_at, "endAt": end_at}
     unfit = [field for field, at in times.items() if at is not None and not representable(at)]
-    errors = [
-        FieldError(field, "needs a UTC offset and a UTC date in years 1..9999") for field in unfit
-    ]
+    errors = [FieldError(field, UNREPRESENTABLE) for field in unfit]
     if not unfit and start_at is not None and end_at is not None and start_at >= end_at:
         errors.append(FieldError("endAt", "must be after startAt"))
     return errors

@@ -10,7 +10,7 @@ import msgspec
 from litestar import Request, Response, Router, delete, get, post, put
 from litestar.params import FromPath, QueryParameter
 
-from goticket.events.domain import ensure_can_create, representable
+from goticket.events.domain import UNREPRESENTABLE, ensure_can_create, representable
 from goticket.events.schemas import EventPage, EventRequest, EventResponse
 from goticket.events.service import EventService
 from goticket.kit.bearer import principal_of
@@ -33,8 +33,10 @@ def parse_timestamp(field: str, value: str | None) -> datetime | None:
         instant = msgspec.convert(value.replace(" ", "+"), _AWARE)
     except msgspec.ValidationError:
         instant = None
-    if instant is None or not representable(instant):
+    if instant is None:
         raise InvalidInput.single(field, "not an RFC 3339 timestamp with a UTC offset")
+    if not representable(instant):
+        raise InvalidInput.single(field, UNREPRESENTABLE)
     return instant
 
 
@@ -62,9 +64,9 @@ def events_router(service: EventService, cursors: CursorCodec) -> Router:
     async def create_event(request: AnyRequest) -> Response[EventResponse]:
         """Create an event (organizers and admins).
 
-        Besides the schema, two rules span fields (JSON Schema cannot state them): `endAt` must
-        be after `startAt`, and `maxPerUser` at most `capacity`; either broken is a 422 naming
-        the field."""
+        Besides the schema, rules JSON Schema cannot state, each a 422 naming the field: `endAt`
+        must be after `startAt`, `maxPerUser` at most `capacity`, and `startAt` and `endAt` fall
+        in the years 1..9999 in UTC (`0001-01-01T00:00:00+01:00` does not)."""
         actor = principal_of(request)
         ensure_can_create(actor)  # 403 before the body is read: a 422 would tell a stranger more
         data = await read_json(request, EventRequest)
@@ -115,8 +117,9 @@ def events_router(service: EventService, cursors: CursorCodec) -> Router:
     )
     async def replace_event(request: AnyRequest, event_id: FromPath[UUID]) -> EventResponse:
         """Replace an event's mutable fields (its organizer or an admin). An optional field
-        left out is cleared. As on create, `endAt` must be after `startAt` and `maxPerUser` at
-        most `capacity` (422); a `capacity` below the spots already booked is a 409."""
+        left out is cleared. As on create, `endAt` must be after `startAt`, `maxPerUser` at most
+        `capacity`, and `startAt` and `endAt` in the years 1..9999 in UTC (422); a `capacity`
+        below the spots already booked is a 409."""
         actor = principal_of(request)
         data = await read_json(request, EventRequest)
         return EventResponse.of(await service.replace(actor, event_id, data.draft()))

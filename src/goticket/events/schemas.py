@@ -24,7 +24,12 @@ from goticket.events.domain import (
 from goticket.kit.errors import FieldError
 
 Timestamp = Annotated[
-    datetime, msgspec.Meta(tz=True, description="RFC 3339 timestamp with a UTC offset")
+    datetime,
+    msgspec.Meta(
+        tz=True,
+        description="RFC 3339 timestamp with a UTC offset, in the years 1..9999 in UTC;"
+        " a leap second (:60) is refused",
+    ),
 ]
 Currency = Annotated[
     str,
