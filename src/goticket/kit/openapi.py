@@ -48,7 +48,7 @@ def timestamp_query(name: str, description: str) -> KwargDefinition:
     return QueryParameter(
         name=name,
         description=f"RFC 3339 with a UTC offset; {description}. An instant outside the years"
-        " 0001..9999 in UTC is a 422.",
+        " 1..9999 in UTC is a 422.",
         schema_extra={"format": "date-time"},
     )
 
@@ -86,17 +86,11 @@ def build_document(app: Litestar) -> dict[str, Any]:
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
             for method in handler.http_methods:
+                where = (route.path_format, method.lower())
                 if "body" in handler.opt:
-                    bodies.append(
-                        (
-                            route.path_format,
-                            method.lower(),
-                            handler.opt["body"],
-                            handler.opt["body_required"],
-                        )
-                    )
+                    bodies.append((*where, handler.opt["body"], handler.opt["body_required"]))
                 if "links" in handler.opt:
-                    linked.append((route.path_format, method.lower(), handler.opt["links"]))
+                    linked.append((*where, handler.opt["links"]))
     _drop_foreign_errors(document)
     _add_bodies(document, bodies)
     for path, method, link in linked:
