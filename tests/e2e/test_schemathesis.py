@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from testbed import databases
+from tests.e2e.fuzz_hooks import documented_refusal
 from tests.e2e.test_process import PASSWORD, Served, environment, login, run_cli
 
 pytestmark = pytest.mark.slow
@@ -95,3 +96,23 @@ def test_the_fuzzer_finds_no_disagreement_with_the_document(
             for phase in ("Examples", "Coverage", "Fuzzing", "Stateful"):
                 assert f"✅  {phase}" in run.stdout, run.stdout[-4000:]
             assert server.process.poll() is None, server.log_tail()
+
+
+def problem(*errors: tuple[str, str]) -> dict[str, object]:
+    return {"status": 422, "errors": [{"field": f, "message": m} for f, m in errors]}
+
+
+def test_the_fuzzer_excuses_only_documented_rules_named_in_the_description() -> None:
+    described = "`endAt` must be after `startAt`; `maxPerUser` at most `capacity`"
+    after = ("endAt", "must be after startAt")
+    assert documented_refusal(described, problem(after))
+    assert documented_refusal(
+        described, problem(after, ("maxPerUser", "must be between 1 and capacity"))
+    )
+    # Not excused: another error beside it, a rule the description does not name, no errors.
+    assert not documented_refusal(
+        described, problem(after, ("price", "Expected `int`, got `float`"))
+    )
+    assert not documented_refusal("no rule named here", problem(after))
+    assert not documented_refusal(described, problem())
+    assert not documented_refusal(described, None)
