@@ -10,20 +10,13 @@ import asyncpg
 from goticket.accounts.domain import User
 from goticket.kit.auth import Role
 from goticket.kit.db import Connection, UnitOfWork
+from goticket.kit.rows import columns, from_row, placeholders, values
 
-_COLUMNS = "id, email, password_hash, name, role, created_at, updated_at"
+_COLUMNS = columns(User)
 
 
 def _user(row: asyncpg.Record) -> User:
-    return User(
-        id=row["id"],
-        email=row["email"],
-        password_hash=row["password_hash"],
-        name=row["name"],
-        role=Role(row["role"]),
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return from_row(User, row, role=Role(row["role"]))
 
 
 class PgUsersRepository:
@@ -32,15 +25,9 @@ class PgUsersRepository:
 
     async def add(self, user: User) -> bool:
         inserted = await self._conn.fetchval(
-            f"""INSERT INTO users ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)
+            f"""INSERT INTO users ({_COLUMNS}) VALUES ({placeholders(User)})
                 ON CONFLICT ((lower(email))) DO NOTHING RETURNING true""",
-            user.id,
-            user.email,
-            user.password_hash,
-            user.name,
-            user.role.value,
-            user.created_at,
-            user.updated_at,
+            *values(user),
         )
         return bool(inserted)
 

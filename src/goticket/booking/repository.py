@@ -12,27 +12,13 @@ from goticket.booking.domain import Booking, BookingStatus, TermsReader
 from goticket.kit.db import Connection, Database, UnitOfWork
 from goticket.kit.errors import Unavailable
 from goticket.kit.pagination import Position
+from goticket.kit.rows import columns, from_row
 
-_COLUMNS = (
-    "id, event_id, user_id, quantity, status, total_price, currency, idempotency_key,"
-    " request_hash, created_at, updated_at"
-)
+_COLUMNS = columns(Booking)
 
 
 def _booking(row: asyncpg.Record) -> Booking:
-    return Booking(
-        id=row["id"],
-        event_id=row["event_id"],
-        user_id=row["user_id"],
-        quantity=row["quantity"],
-        status=BookingStatus(row["status"]),
-        total_price=row["total_price"],
-        currency=row["currency"],
-        idempotency_key=row["idempotency_key"],
-        request_hash=row["request_hash"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+    return from_row(Booking, row, status=BookingStatus(row["status"]))
 
 
 async def _lock_row(conn: Connection, event_id: UUID) -> asyncpg.Record | None:

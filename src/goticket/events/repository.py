@@ -4,53 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Self
+from typing import Self
 from uuid import UUID
-
-import asyncpg
 
 from goticket.events.domain import Event, InventoryPort
 from goticket.kit.db import Connection, Database, UnitOfWork
 from goticket.kit.pagination import Position
+from goticket.kit.rows import columns, from_row, placeholders, values
 
-_COLUMNS = (
-    "id, organizer_id, name, description, venue, start_at, end_at, price, currency,"
-    " max_per_user, created_at, updated_at"
-)
-
-
-def _event(row: asyncpg.Record) -> Event:
-    return Event(
-        id=row["id"],
-        organizer_id=row["organizer_id"],
-        name=row["name"],
-        description=row["description"],
-        venue=row["venue"],
-        start_at=row["start_at"],
-        end_at=row["end_at"],
-        price=row["price"],
-        currency=row["currency"],
-        max_per_user=row["max_per_user"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
-
-
-def _values(event: Event) -> tuple[Any, ...]:
-    return (
-        event.id,
-        event.organizer_id,
-        event.name,
-        event.description,
-        event.venue,
-        event.start_at,
-        event.end_at,
-        event.price,
-        event.currency,
-        event.max_per_user,
-        event.created_at,
-        event.updated_at,
-    )
+_COLUMNS = columns(Event)
 
 
 class PgEventsRepository:
@@ -59,19 +21,18 @@ class PgEventsRepository:
 
     async def add(self, event: Event) -> None:
         await self._conn.execute(
-            f"INSERT INTO events ({_COLUMNS}) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
-            *_values(event),
+            f"INSERT INTO events ({_COLUMNS}) VALUES ({placeholders(Event)})", *values(event)
         )
 
     async def get(self, event_id: UUID) -> Event | None:
         row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1", event_id)
-        return _event(row) if row else None
+        return from_row(Event, row) if row else None
 
     async def get_many(self, event_ids: Sequence[UUID]) -> list[Event]:
         rows = await self._conn.fetch(
             f"SELECT {_COLUMNS} FROM events WHERE id = ANY($1::uuid[])", list(event_ids)
         )
-        return [_event(row) for row in rows]
+        return [from_row(Event, row) for row in rows]
 
     async def update(self, event: Event) -> bool:
         updated = await self._conn.fetchval(
@@ -117,7 +78,7 @@ class PgEventsRepository:
             after.id if after else None,
             limit,
         )
-        return [_event(row) for row in rows]
+        return [from_row(Event, row) for row in rows]
 
 
 class PgEventsUnitOfWork(UnitOfWork):
