@@ -24,11 +24,14 @@ WORKDIR /src
 COPY pyproject.toml requirements.lock ./
 COPY src ./src
 # requirements.lock pins exactly the runtime dependencies (the dev and bench tools are in
-# requirements-dev.lock, which the image never sees); as a constraint file it also checks that
-# `.` depends on nothing unpinned. Every runtime dependency ships a
-# linux/amd64 wheel, so no compiler is needed; pgserver has no arm64 Linux wheel, so the image is
-# amd64 only. pip compiles the bytecode here, so a read-only root file system works.
-RUN pip install --no-cache-dir --constraint requirements.lock .
+# requirements-dev.lock, which the image never sees); the package goes on top without resolving
+# anything, and pip check fails the build if the lock is not closed (tests/unit/test_locks.py
+# checks the same on every test run). Every runtime dependency ships a linux/amd64 wheel, so no
+# compiler is needed; pgserver has no arm64 Linux wheel, so the image is amd64 only. pip compiles
+# the bytecode here, so a read-only root file system works.
+RUN pip install --no-cache-dir -r requirements.lock \
+ && pip install --no-cache-dir --no-deps . \
+ && pip check
 
 # ---- runtime: the interpreter and the venv, nothing else --------------------------------------
 FROM python:3.11.14-slim-bookworm

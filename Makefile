@@ -94,8 +94,11 @@ lock: ## re-resolve both lock files from pyproject.toml in a scratch venv
 	.lock-venv/bin/pip freeze --exclude-editable | grep -v '^-e' > requirements-dev.lock
 	rm -rf .lock-venv
 
-chromium:
-	@test -x $(CHROMIUM) || (apt-get update && apt-get install -y chromium)
+chromium: ## Debian's Chromium for the browser tests (installed with apt when missing)
+	@test -x $(CHROMIUM) || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+		elif command -v sudo >/dev/null; then sudo apt-get update && sudo apt-get install -y chromium; \
+		else echo "make: $(CHROMIUM) is missing: install Debian's chromium package, or set CHROMIUM" >&2; exit 1; fi; }
 
 bench: install-dev ## benchmark bookings (engine on/off) and reads under wrk (BENCH_ARGS="--quick", "--reads", "--help")
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)

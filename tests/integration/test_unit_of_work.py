@@ -49,7 +49,8 @@ async def test_a_read_only_unit_of_work_is_a_repeatable_read_read_only_transacti
         assert uow.connection.is_in_transaction()
         assert await uow.connection.fetchval("SHOW transaction_isolation") == "repeatable read"
         assert await uow.connection.fetchval("SHOW transaction_read_only") == "on"
-        await uow.commit()  # allowed, and keeps nothing
+        with pytest.raises(RuntimeError, match="read-only"):
+            await uow.commit()  # a bug, as the fakes say too
     async with UnitOfWork(database) as uow:  # a writer stays at the server's default
         assert await uow.connection.fetchval("SHOW transaction_isolation") == "read committed"
         assert await uow.connection.fetchval("SHOW transaction_read_only") == "off"

@@ -24,7 +24,6 @@ from goticket.booking.domain import (
     plan_batch,
 )
 from goticket.booking.engine import ReservationEngine
-from goticket.booking.writer import BatchWriter
 from goticket.kit.errors import Unavailable
 from goticket.kit.problems import domain_reply
 from tests.unit.fakes import NOW
@@ -149,7 +148,7 @@ class FakeMonotonic:
 
 
 def make_engine(writer: FakeWriter, **options: Any) -> ReservationEngine:
-    return ReservationEngine(cast(BatchWriter, writer), **options)
+    return ReservationEngine(writer, **options)
 
 
 def req(quantity: int = 1, *, key: str | None = None, user: UUID | None = None) -> BookRequest:

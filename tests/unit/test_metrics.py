@@ -31,7 +31,7 @@ from goticket.booking.ports import BookingMetrics, Reserver
 from goticket.booking.service import BookingService
 from goticket.booking.writer import BatchWriter
 from goticket.kit.auth import Principal, Role
-from goticket.kit.errors import Unavailable
+from goticket.kit.errors import InvalidInput, Unavailable
 from goticket.kit.metrics import Metrics
 from tests.unit.fakes import NOW, FakeBookingUow, FakeCatalog, FakeClock
 from tests.unit.test_engine import (
@@ -645,3 +645,13 @@ async def test_engine_reports_nothing_on_the_happy_path() -> None:
     assert engine.queued() == 0
     assert writer.sizes == [1, 1, 1]
     assert EVENT in {event for event, _ in writer.batches}
+
+
+async def test_malformed_input_is_not_counted_as_a_refusal() -> None:
+    w = Writer()
+    event = w.event(capacity=5)
+    front = Counted(DirectReserver(w.writer), w.metrics)
+    for request in (ask(event, 0), ask(event, 11), ask(event, 1, key="tab\tkey")):
+        with pytest.raises(InvalidInput):
+            await front.reserve(request)
+    assert w.metrics == RecordingMetrics()

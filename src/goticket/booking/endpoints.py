@@ -131,8 +131,11 @@ def booking_router(service: BookingService, booking: BookingAnswer, cursors: Cur
 
         A retry with the same `Idempotency-Key` answers the first booking again; the key used
         before for another event or quantity is a 422 (a rule of state, not of shape)."""
-        # The fast route below answers almost every booking; this one takes what its pattern
-        # does not match (e.g. an id without hyphens). Both call ``booking.answer``: one path.
+        # The plain ASGI route (``BookingAnswer.fast_route``, dispatched in front of Litestar)
+        # answers almost every booking; this one takes what its pattern does not match (e.g. an
+        # id without hyphens) and describes the route in the OpenAPI document (the header
+        # parameter is documentation: ``answer`` reads it from the scope, as the fast route does).
+        # Both call ``booking.answer``: one path.
         reply = await booking.answer(cast(Scope, request.scope), event_id, request.body)
         return cast(Response[BookingResponse], reply.response())
 

@@ -57,8 +57,12 @@ class BookingService:
     async def book(
         self, actor: Principal, event_id: UUID, quantity: int, idempotency_key: str | None = None
     ) -> Booking:
+        # Malformed input is a 422, not a booking the rules refused: it is not counted.
+        check_quantity(quantity)
+        check_idempotency_key(idempotency_key)
+        request = BookRequest(event_id, actor.user_id, quantity, idempotency_key)
         try:
-            return await self._book(actor, event_id, quantity, idempotency_key)
+            return await self._book(request)
         except Unavailable as error:
             report(self._metrics.shedding, shed_reason(error))
             raise
@@ -66,15 +70,11 @@ class BookingService:
             report(self._metrics.rejected, error.code)
             raise
 
-    async def _book(
-        self, actor: Principal, event_id: UUID, quantity: int, idempotency_key: str | None
-    ) -> Booking:
-        check_quantity(quantity)
-        check_idempotency_key(idempotency_key)
-        request = BookRequest(event_id, actor.user_id, quantity, idempotency_key)
+    async def _book(self, request: BookRequest) -> Booking:
+        idempotency_key = request.idempotency_key
         if idempotency_key is None:
             return await self._reserver.reserve(request)
-        slot = (actor.user_id, idempotency_key)
+        slot = (request.user_id, idempotency_key)
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self._in_progress_wait
         while (first := self._in_flight.get(slot)) is not None:

@@ -96,17 +96,6 @@ def plain_handler(answer: Callable[[Scope, Receive], Awaitable[Reply]]) -> ASGIA
     return handle
 
 
-def first_of(*routers: FastRouter) -> FastRouter:
-    def route(scope: Scope) -> ASGIApp | None:
-        for router in routers:
-            handler = router(scope)
-            if handler is not None:
-                return handler
-        return None
-
-    return route
-
-
 class RequestContext:
     """Outermost ASGI layer: gives every response an X-Request-ID and logs one line per request.
 

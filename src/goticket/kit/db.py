@@ -141,7 +141,9 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         if self._readonly:
-            return  # nothing to keep: the snapshot ends with the block (a ROLLBACK)
+            # Nothing to keep (the snapshot ends with a ROLLBACK): a commit here is a bug, as
+            # the unit-test fakes say too.
+            raise RuntimeError("commit() in a read-only unit of work")
         try:
             await self._transaction.commit()
         except Exception as exc:
