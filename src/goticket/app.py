@@ -31,12 +31,14 @@ from goticket.booking.writer import BatchWriter
 from goticket.config import Settings
 from goticket.events.domain import Event
 from goticket.events.endpoints import events_router
+from goticket.events.reads import CHANNEL, EventReads
 from goticket.events.repository import PgEventsRepository, PgEventsUnitOfWork
 from goticket.events.service import EventService
 from goticket.kit.asgi import RequestContext
 from goticket.kit.clock import Clock, SystemClock
 from goticket.kit.db import Connection, Database, UnitOfWork
 from goticket.kit.health import health_handlers
+from goticket.kit.listen import Listener
 from goticket.kit.logging import configure_logging, get_logger
 from goticket.kit.metrics import EventStock, Metrics, forget_process, metrics_handler
 from goticket.kit.migrate import head_revision
@@ -108,6 +110,20 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     cursors = CursorCodec(secret)
     accounts = account_service(settings, database, tokens, clock)
     events = EventService(partial(PgEventsUnitOfWork, database, PgInventoryRepository), clock)
+    reads = EventReads(
+        events,
+        cursors,
+        max_events=settings.read_cache_events,
+        max_pages=settings.read_cache_pages,
+        max_age=settings.read_cache_max_age,
+    )
+    listener = Listener(
+        settings.database_url.get_secret_value(),
+        CHANNEL,
+        reads.changed,
+        reads.reset,
+        ping_every=settings.read_cache_ping,
+    )
 
     async def booking_terms(event_id: UUID) -> BookingTerms | None:
         event = await events.find(event_id)
@@ -150,6 +166,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await database.open()
         await accounts.prepare()
+        listener.start()
         sampler = asyncio.create_task(sample_every_second())
         log.info("worker started", pid=os.getpid(), engine=settings.engine)
         try:
@@ -159,6 +176,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
             await reserver.close()
+            await listener.close()
             await database.close()
             forget_process()
             log.info("worker stopped", pid=os.getpid())
@@ -166,7 +184,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     app = Litestar(
         route_handlers=[
             accounts_router(accounts),
-            events_router(events, cursors),
+            events_router(events, reads, cursors),
             booking_router(bookings, booking_answer, cursors),
             *health_handlers(database, head_revision()),
             metrics_handler(

@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     engine_max_batch: int = Field(default=1_000, ge=1, le=100_000)
     engine_deadline: float = Field(default=5.0, gt=0, le=120)
     sold_out_ttl: float = Field(default=1.0, ge=0, le=60)
+    # The read cache of GET /events/{id} and GET /events pages, per worker (see events/reads.py):
+    # entries are refetched once this old (availableSpots may lag bookings by this much),
+    # at most this many of each are kept (least recently used go first), and the LISTEN
+    # connection that invalidates them on catalog changes is checked this often.
+    read_cache_max_age: float = Field(default=1.0, ge=0, le=1)
+    read_cache_events: int = Field(default=10_000, ge=1, le=10_000_000)
+    read_cache_pages: int = Field(default=1_000, ge=1, le=1_000_000)
+    read_cache_ping: float = Field(default=5.0, gt=0, le=300)
     # GET /metrics answers only "Authorization: Bearer <token>"; unset: generated in the data dir.
     metrics_token: SecretStr | None = None
     metrics_events: int = Field(default=50, ge=0, le=1_000)

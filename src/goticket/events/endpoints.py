@@ -11,17 +11,18 @@ from litestar import Request, Response, Router, delete, get, post, put
 from litestar.params import FromPath, QueryParameter
 
 from goticket.events.domain import UNREPRESENTABLE, ensure_can_create, representable
+from goticket.events.reads import CURSOR_KIND, EventReads, PageQuery
 from goticket.events.schemas import EventPage, EventRequest, EventResponse
 from goticket.events.service import EventService
 from goticket.kit.bearer import principal_of
 from goticket.kit.bodies import read_json
+from goticket.kit.cache import Reply
 from goticket.kit.errors import InvalidInput
-from goticket.kit.openapi import CURSOR, body, errors, links, timestamp_query
+from goticket.kit.openapi import CURSOR, body, conditional, errors, links, timestamp_query
 from goticket.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorCodec
 from goticket.kit.routes import with_options
 
 AnyRequest = Request[Any, Any, Any]
-CURSOR_KIND = "events"
 _AWARE = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
@@ -40,7 +41,14 @@ def parse_timestamp(field: str, value: str | None) -> datetime | None:
     return instant
 
 
-def events_router(service: EventService, cursors: CursorCodec) -> Router:
+def reply_response(reply: Reply) -> Response[Any]:
+    """The cached bytes as they are: Litestar encodes nothing again."""
+    return Response(
+        reply.body, status_code=reply.status, media_type=reply.media_type, headers=reply.headers
+    )
+
+
+def events_router(service: EventService, reads: EventReads, cursors: CursorCodec) -> Router:
     auth: Any = [{"bearerAuth": []}]
 
     @post(
@@ -77,8 +85,9 @@ def events_router(service: EventService, cursors: CursorCodec) -> Router:
             headers={"Location": f"/events/{view.event.id}"},
         )
 
-    @get("/events", tags=["events"], responses=errors(422, with_body=False))
+    @get("/events", tags=["events"], responses=errors(422, with_body=False), opt=conditional())
     async def list_events(
+        request: AnyRequest,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
         cursor: Annotated[str | None, CURSOR] = None,
         starts_after: Annotated[
@@ -89,24 +98,27 @@ def events_router(service: EventService, cursors: CursorCodec) -> Router:
             str | None,
             timestamp_query("startsBefore", "events with startAt < this (exclusive)"),
         ] = None,
-    ) -> EventPage:
-        """Events, soonest first, cursor-paginated. A `cursor` the server did not issue (for
-        this list) is a 422: JSON Schema can give its shape, not its signature."""
-        page = await service.list(
+    ) -> Response[EventPage]:
+        """Events, soonest first, cursor-paginated; `availableSpots` may be up to 1 s old. A
+        `cursor` the server did not issue (for this list) is a 422: JSON Schema can give its
+        shape, not its signature."""
+        query = PageQuery(
             starts_after=parse_timestamp("startsAfter", starts_after),
             starts_before=parse_timestamp("startsBefore", starts_before),
             after=cursors.decode(CURSOR_KIND, cursor) if cursor is not None else None,
             limit=limit,
         )
-        return EventPage(
-            [EventResponse.of(v) for v in page.items],
-            cursors.encode(CURSOR_KIND, page.next) if page.next else None,
-        )
+        return reply_response(await reads.page(query, request.headers.get("if-none-match")))
 
-    @get("/events/{event_id:uuid}", tags=["events"], responses=errors(404, with_body=False))
-    async def get_event(event_id: FromPath[UUID]) -> EventResponse:
-        """One event, with the spots still available."""
-        return EventResponse.of(await service.get(event_id))
+    @get(
+        "/events/{event_id:uuid}",
+        tags=["events"],
+        responses=errors(404, with_body=False),
+        opt=conditional(),
+    )
+    async def get_event(request: AnyRequest, event_id: FromPath[UUID]) -> Response[EventResponse]:
+        """One event, with the spots still available (up to 1 s old)."""
+        return reply_response(await reads.event(event_id, request.headers.get("if-none-match")))
 
     @put(
         "/events/{event_id:uuid}",

@@ -79,12 +79,54 @@ def errors(*statuses: int, with_body: bool = True) -> dict[int, ResponseSpec]:
     }
 
 
+def conditional() -> dict[str, Any]:
+    """For a GET answered by ``kit.cache.conditional_reply``: documents ``If-None-Match``, the
+    304 and the caching headers (Litestar cannot put headers on an extra response)."""
+    return {"conditional": True}
+
+
+_CACHE_HEADERS = {
+    "Cache-Control": {
+        "description": "`public, max-age=1`: the answer may be up to 1 second old",
+        "schema": {"type": "string"},
+    },
+    "Age": {
+        "description": "Seconds since the answer was read from the database, rounded up",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+}
+_ETAG = {"description": "Strong entity tag of the representation", "schema": {"type": "string"}}
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "Entity tags the client holds (`W/` compares weakly; `*` matches any): 304 if "
+    "one is current",
+    "schema": {"type": "string"},
+}
+
+
+def _document_conditional(operation: dict[str, Any]) -> None:
+    operation.setdefault("parameters", []).append(dict(_IF_NONE_MATCH))
+    responses = operation["responses"]
+    tagged = {"ETag": _ETAG, **_CACHE_HEADERS}
+    responses["200"].setdefault("headers", {}).update(copy.deepcopy(tagged))
+    responses["304"] = {
+        "description": "Not modified: the tag in If-None-Match is current; no body",
+        "headers": copy.deepcopy(tagged),
+    }
+    if "404" in responses:
+        responses["404"].setdefault("headers", {}).update(copy.deepcopy(_CACHE_HEADERS))
+
+
 def build_document(app: Litestar) -> dict[str, Any]:
     document = copy.deepcopy(app.openapi_schema.to_schema())
     bodies: list[tuple[str, str, type[msgspec.Struct], bool]] = []
     linked: list[tuple[str, str, tuple[int, str, str, tuple[str, ...]]]] = []
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
+            if handler.opt.get("conditional"):
+                _document_conditional(document["paths"][route.path_format]["get"])
             for method in handler.http_methods:
                 where = (route.path_format, method.lower())
                 if "body" in handler.opt:

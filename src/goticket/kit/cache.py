@@ -1,0 +1,155 @@
+"""A per-process cache of encoded responses and HTTP conditional requests (RFC 9110/9111).
+
+Framework-free: it holds bytes, so a hit costs a dict lookup and no encoding. Each entry is
+refetched once it is ``max_age`` old, counted from the moment its load began (the data can be
+no older than that); loads are single-flight per key, so a stampede on one key makes one load
+per ``max_age`` per process. Memory is bounded by an LRU of ``max_entries`` entries, whatever
+keys the clients invent (a not-found answer is an entry like any other).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+Monotonic = Callable[[], float]
+
+CACHE_CONTROL = "public, max-age=1"
+_ENTITY_TAG = re.compile(r'(?:W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
+
+
+@dataclass(frozen=True, slots=True)
+class Fresh:
+    """What a load produced: one encoded response."""
+
+    status: int
+    media_type: str
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    status: int
+    media_type: str
+    body: bytes
+    etag: str | None  # strong, only on 200: a tag names one representation of the resource
+    born: float  # the clock when its load began
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    media_type: str
+    body: bytes
+    headers: dict[str, str]
+
+
+def etag_of(body: bytes) -> str:
+    # A digest of the bytes: every worker computes the same tag for the same representation,
+    # so a client revalidating against another worker still gets its 304.
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def none_match(header: str | None, etag: str) -> bool:
+    """Does ``If-None-Match: header`` match ``etag``? Weak comparison, as RFC 9110 13.1.2 asks
+    for this header: ``W/"x"`` matches ``"x"``; ``*`` matches any current representation."""
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    opaque = etag.removeprefix("W/")[1:-1]
+    return any(match.group(1) == opaque for match in _ENTITY_TAG.finditer(header))
+
+
+def conditional_reply(entry: Cached, if_none_match: str | None, now: float) -> Reply:
+    """The answer for ``entry``: a 304 with no body when the client holds the current tag.
+
+    ``Age`` is rounded up: a shared cache downstream counts it against ``max-age=1``, so what
+    it serves is never older than the bound in total (an entry of 0.3 s says Age: 1, and the
+    downstream cache revalidates, which costs a 304 from memory)."""
+    headers = {"cache-control": CACHE_CONTROL, "age": str(math.ceil(max(0.0, now - entry.born)))}
+    if entry.etag is None:
+        return Reply(entry.status, entry.media_type, entry.body, headers)
+    headers["etag"] = entry.etag
+    if none_match(if_none_match, entry.etag):
+        return Reply(304, entry.media_type, b"", headers)
+    return Reply(entry.status, entry.media_type, entry.body, headers)
+
+
+class ResponseCache(Generic[K]):
+    def __init__(
+        self, *, max_entries: int, max_age: float, clock: Monotonic = time.monotonic
+    ) -> None:
+        self._max_entries = max_entries
+        self._max_age = max_age
+        self._clock = clock
+        self._entries: OrderedDict[K, Cached] = OrderedDict()
+        self._flights: dict[K, asyncio.Task[Cached]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def now(self) -> float:
+        return self._clock()
+
+    async def get(self, key: K, load: Callable[[], Awaitable[Fresh]]) -> Cached:
+        """The entry for ``key``, loaded by ``load()`` unless a young enough one is held.
+
+        A load that fails is not cached: every caller waiting on it gets the error."""
+        entry = self._entries.get(key)
+        if entry is not None and self._clock() - entry.born < self._max_age:
+            self._entries.move_to_end(key)
+            return entry
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.create_task(self._load(key, load))
+            flight.add_done_callback(_retrieve)
+            self._flights[key] = flight
+        # Shielded: a caller that goes away (its client disconnected) does not cancel the load
+        # the others are waiting on.
+        return await asyncio.shield(flight)
+
+    async def _load(self, key: K, load: Callable[[], Awaitable[Fresh]]) -> Cached:
+        born = self._clock()
+        mine = asyncio.current_task()
+        try:
+            fresh = await load()
+        finally:
+            if self._flights.get(key) is mine:
+                del self._flights[key]
+                stored = True
+            else:
+                # Invalidated while loading: what was read may predate the change. The callers
+                # already waiting get it (they asked before the change was known); it is not
+                # kept, and callers from now on start a new load.
+                stored = False
+        etag = etag_of(fresh.body) if fresh.status == 200 else None
+        entry = Cached(fresh.status, fresh.media_type, fresh.body, etag, born)
+        if stored:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return entry
+
+    def invalidate(self, key: K) -> None:
+        self._entries.pop(key, None)
+        self._flights.pop(key, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._flights.clear()
+
+
+def _retrieve(task: asyncio.Task[Cached]) -> None:
+    # The callers saw the error (or all went away): nothing to log as "never retrieved".
+    if not task.cancelled():
+        task.exception()
