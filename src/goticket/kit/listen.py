@@ -42,6 +42,7 @@ class Listener:
         self._backoff_max = backoff_max
         self._task: asyncio.Task[None] | None = None
         self.connections = 0  # how many times it (re)connected and listened: for tests and logs
+        self.backend_pid: int | None = None  # the server process of the current connection
         self.listening = asyncio.Event()
 
     def start(self) -> None:
@@ -79,6 +80,7 @@ class Listener:
             connection.add_termination_listener(lambda _: lost.set())
             await connection.add_listener(self._channel, self._notified)
             self.connections += 1
+            self.backend_pid = connection.get_server_pid()
             self._on_reset()
             self.listening.set()
             log.info("listening", channel=self._channel, connections=self.connections)
@@ -90,6 +92,7 @@ class Listener:
             log.warning("listen connection lost", channel=self._channel)
         finally:
             self.listening.clear()
+            self.backend_pid = None
             connection.terminate()
 
     def _notified(self, _: object, __: int, ___: str, payload: object) -> None:

@@ -1,0 +1,155 @@
+"""The read cache's invalidation on real PostgreSQL: the catalog trigger notifies in the writer's
+transaction, bookings do not, and a LISTEN connection that is killed comes back and resets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+
+from goticket.booking.repository import PgInventoryRepository
+from goticket.events.reads import CHANNEL, EventReads, PageQuery
+from goticket.events.repository import PgEventsUnitOfWork
+from goticket.events.service import EventService
+from goticket.kit.clock import SystemClock
+from goticket.kit.db import Database
+from goticket.kit.listen import Listener
+from goticket.kit.pagination import CursorCodec
+from tests.integration.test_repositories_catalog import NOW, add_user, events_uow, make_event
+
+ALL = PageQuery(limit=20, after=None, starts_after=None, starts_before=None)
+LONG = 3600.0  # an age bound that never expires here: only a notification can refresh an entry
+
+
+async def eventually(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.payloads: list[str] = []
+        self.resets = 0
+
+    def notified(self, payload: str) -> None:
+        self.payloads.append(payload)
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+@pytest.fixture
+async def listening(
+    database_url: str, db: asyncpg.Connection[Any]
+) -> AsyncIterator[tuple[Listener, Recorder]]:
+    recorder = Recorder()
+    listener = Listener(
+        database_url,
+        CHANNEL,
+        recorder.notified,
+        recorder.reset,
+        ping_every=0.5,
+        backoff_first=0.05,
+        backoff_max=0.2,
+    )
+    listener.start()
+    try:
+        await asyncio.wait_for(listener.listening.wait(), 10)
+        yield listener, recorder
+    finally:
+        await listener.close()
+
+
+async def new_event_id(database: Database) -> UUID:
+    organizer = await add_user(database)
+    event = make_event(organizer.id)
+    async with events_uow(database) as uow:
+        await uow.events.add(event)
+        await uow.inventory.create(event.id, 10)
+        await uow.commit()
+    return event.id
+
+
+async def test_catalog_writes_notify_on_commit_only_and_bookings_do_not(
+    listening: tuple[Listener, Recorder], database: Database, db: asyncpg.Connection[Any]
+) -> None:
+    _, recorder = listening
+    event_id = await new_event_id(database)
+    await eventually(lambda: recorder.payloads == [str(event_id)], 5, "the insert's notification")
+
+    async with db.transaction():
+        await db.execute("UPDATE events SET name = 'Renamed' WHERE id = $1", event_id)
+        await asyncio.sleep(0.2)
+        assert len(recorder.payloads) == 1, "notified before the commit"
+    await eventually(lambda: len(recorder.payloads) == 2, 5, "the update's notification")
+
+    rolled_back = db.transaction()
+    await rolled_back.start()
+    await db.execute("UPDATE events SET name = 'Never' WHERE id = $1", event_id)
+    await rolled_back.rollback()
+    # A booking writes the inventory row only: no notification (NOTIFY would serialise commits).
+    await db.execute("UPDATE event_inventory SET available = 3 WHERE event_id = $1", event_id)
+    await db.execute("DELETE FROM events WHERE id = $1", event_id)
+    await eventually(lambda: len(recorder.payloads) == 3, 5, "the delete's notification")
+    await asyncio.sleep(0.2)
+    assert recorder.payloads == [str(event_id)] * 3
+
+
+async def test_a_killed_listen_connection_comes_back_and_resets(
+    listening: tuple[Listener, Recorder], database: Database, db: asyncpg.Connection[Any]
+) -> None:
+    listener, recorder = listening
+    assert (listener.connections, recorder.resets) == (1, 1)
+    first_pid = listener.backend_pid
+    assert await db.fetchval(
+        "SELECT application_name FROM pg_stat_activity WHERE pid = $1", first_pid
+    ) == ("goticket-listen")
+    assert await db.fetchval("SELECT pg_terminate_backend($1)", first_pid)
+    await eventually(lambda: listener.connections == 2, 5, "the listener to reconnect")
+    assert recorder.resets == 2  # what was missed meanwhile is thrown away
+    assert listener.backend_pid not in (None, first_pid)
+    event_id = await new_event_id(database)
+    await eventually(lambda: str(event_id) in recorder.payloads, 5, "a notification after it")
+
+
+async def test_a_notification_refreshes_a_cached_event_at_once(
+    database_url: str, database: Database, db: asyncpg.Connection[Any]
+) -> None:
+    service = EventService(
+        partial(PgEventsUnitOfWork, database, PgInventoryRepository), SystemClock()
+    )
+    reads = EventReads(service, CursorCodec("k" * 32), max_events=100, max_pages=100, max_age=LONG)
+    listener = Listener(database_url, CHANNEL, reads.changed, reads.reset, ping_every=0.5)
+    listener.start()
+    try:
+        await asyncio.wait_for(listener.listening.wait(), 10)
+        event_id = await new_event_id(database)
+        first = await reads.event(event_id, None)
+        assert b'"name":"Gig"' in first.body
+        page = await reads.page(ALL, None)
+        await db.execute(
+            "UPDATE events SET name = 'Renamed', updated_at = $2 WHERE id = $1",
+            event_id,
+            NOW + timedelta(minutes=1),
+        )
+
+        async def name_now() -> bytes:
+            return (await reads.event(event_id, None)).body
+
+        deadline = time.monotonic() + 2
+        while b'"name":"Renamed"' not in await name_now():
+            assert time.monotonic() < deadline, "the notification did not refresh the entry"
+            await asyncio.sleep(0.01)
+        assert b'"name":"Renamed"' in (await reads.page(ALL, None)).body
+        assert page.body != (await reads.page(ALL, None)).body
+    finally:
+        await listener.close()
