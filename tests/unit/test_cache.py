@@ -54,12 +54,29 @@ async def test_an_entry_is_reused_until_it_is_max_age_old_then_refetched() -> No
     cache, clock = make(max_age=1.0)
     loader = Loader()
     first = await cache.get("a", loader.of("a"))
-    clock.now += 0.999
+    clock.now += 0.5
     assert await cache.get("a", loader.of("a")) is first
-    clock.now += 0.001
+    assert loader.calls == {"a": 1}
+    clock.now += 0.5
     again = await cache.get("a", loader.of("a"))
     assert again.body == b"a:2"
     assert again.born == clock.now
+    assert loader.calls == {"a": 2}
+
+
+async def test_a_read_late_in_an_entrys_life_serves_it_and_reloads_it_in_the_background() -> None:
+    cache, clock = make(max_age=1.0)
+    loader = Loader()
+    first = await cache.get("a", loader.of("a"))
+    clock.now += 0.8
+    assert await cache.get("a", loader.of("a")) is first  # still within the bound: no wait
+    assert await cache.get("a", loader.of("a")) is first  # one reload in flight, not two
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert loader.calls == {"a": 2}
+    clock.now += 0.5  # the first entry would be too old now; the reloaded one is not
+    renewed = await cache.get("a", loader.of("a"))
+    assert renewed.body == b"a:2"
     assert loader.calls == {"a": 2}
 
 

@@ -2,9 +2,10 @@
 
 Framework-free: it holds bytes, so a hit costs a dict lookup and no encoding. Each entry is
 refetched once it is ``max_age`` old, counted from the moment its load began (the data can be
-no older than that); loads are single-flight per key, so a stampede on one key makes one load
-per ``max_age`` per process. Memory is bounded by an LRU of ``max_entries`` entries, whatever
-keys the clients invent (a not-found answer is an entry like any other).
+no older than that); loads are single-flight per key, so a stampede on one key makes about one
+load per ``max_age`` per process (reloaded ahead, in the last quarter of its life, when read).
+Memory is bounded by an LRU of ``max_entries`` entries, whatever keys the clients invent (a
+not-found answer is an entry like any other).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ K = TypeVar("K", bound=Hashable)
 Monotonic = Callable[[], float]
 
 CACHE_CONTROL = "public, max-age=1"
+REFRESH_AHEAD = 0.75  # of max_age: a read of an entry this old also starts its reload
 _ENTITY_TAG = re.compile(r'(?:W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
 
 
@@ -90,6 +92,7 @@ class ResponseCache(Generic[K]):
     ) -> None:
         self._max_entries = max_entries
         self._max_age = max_age
+        self._refresh_after = max_age * REFRESH_AHEAD
         self._clock = clock
         self._entries: OrderedDict[K, Cached] = OrderedDict()
         self._flights: dict[K, asyncio.Task[Cached]] = {}
@@ -105,17 +108,25 @@ class ResponseCache(Generic[K]):
 
         A load that fails is not cached: every caller waiting on it gets the error."""
         entry = self._entries.get(key)
-        if entry is not None and self._clock() - entry.born < self._max_age:
-            self._entries.move_to_end(key)
-            return entry
-        flight = self._flights.get(key)
-        if flight is None:
-            flight = asyncio.create_task(self._load(key, load))
-            flight.add_done_callback(_retrieve)
-            self._flights[key] = flight
+        if entry is not None:
+            age = self._clock() - entry.born
+            if age < self._max_age:
+                self._entries.move_to_end(key)
+                if age >= self._refresh_after and key not in self._flights:
+                    # Refresh ahead: a key in demand is reloaded in the background while its
+                    # entry is still young enough to serve, so its readers never queue on a load.
+                    self._fly(key, load)
+                return entry
+        flight = self._flights.get(key) or self._fly(key, load)
         # Shielded: a caller that goes away (its client disconnected) does not cancel the load
         # the others are waiting on.
         return await asyncio.shield(flight)
+
+    def _fly(self, key: K, load: Callable[[], Awaitable[Fresh]]) -> asyncio.Task[Cached]:
+        flight = asyncio.create_task(self._load(key, load))
+        flight.add_done_callback(_retrieve)
+        self._flights[key] = flight
+        return flight
 
     async def _load(self, key: K, load: Callable[[], Awaitable[Fresh]]) -> Cached:
         born = self._clock()
