@@ -79,6 +79,8 @@ def events_router(service: EventService, reads: EventReads, cursors: CursorCodec
         ensure_can_create(actor)  # 403 before the body is read: a 422 would tell a stranger more
         data = await read_json(request, EventRequest)
         view = await service.create(actor, data.draft())
+        # The notification follows within milliseconds; this worker's next read needs no wait.
+        reads.forget(view.event.id)
         return Response(
             EventResponse.of(view),
             status_code=201,
@@ -134,7 +136,9 @@ def events_router(service: EventService, reads: EventReads, cursors: CursorCodec
         below the spots already booked is a 409."""
         actor = principal_of(request)
         data = await read_json(request, EventRequest)
-        return EventResponse.of(await service.replace(actor, event_id, data.draft()))
+        view = await service.replace(actor, event_id, data.draft())
+        reads.forget(event_id)
+        return EventResponse.of(view)
 
     @delete(
         "/events/{event_id:uuid}",
@@ -145,6 +149,7 @@ def events_router(service: EventService, reads: EventReads, cursors: CursorCodec
     async def delete_event(request: AnyRequest, event_id: FromPath[UUID]) -> None:
         """Delete an event that has no active bookings (its organizer or an admin)."""
         await service.delete(principal_of(request), event_id)
+        reads.forget(event_id)
 
     return Router(
         "/",

@@ -68,13 +68,17 @@ class EventReads:
         return await _answer(self._pages, query, self._load_page, if_none_match)
 
     def changed(self, payload: str) -> None:
-        """An event was created, replaced or deleted: its entry goes, and every page (any page
-        may list it, or should now)."""
+        """The notification of a catalog change: ``payload`` is the event id."""
         try:
             event_id = UUID(payload)
         except ValueError:
             self.reset()
             return
+        self.forget(event_id)
+
+    def forget(self, event_id: UUID) -> None:
+        """An event was created, replaced or deleted: its entry goes, and every page (any page
+        may list it, or should now)."""
         self._events.invalidate(event_id)
         self._pages.clear()
 
