@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from goticket.config import Settings
-from goticket.kit.http import RequestContext
+from goticket.kit.asgi import RequestContext
 from tests.support import Api, assert_problem, serving
 
 CACHE_CONTROL = "public, max-age=1"

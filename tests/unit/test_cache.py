@@ -13,7 +13,7 @@ from goticket.kit.cache import (
     Cached,
     Fresh,
     ResponseCache,
-    conditional_reply,
+    conditional,
     etag_of,
     none_match,
 )
@@ -246,20 +246,20 @@ def entry(status: int = 200, etag: str | None = TAG, born: float = 10.0) -> Cach
 
 
 def test_a_current_tag_gets_a_304_with_no_body_and_the_caching_headers() -> None:
-    reply = conditional_reply(entry(), TAG, now=10.2)
+    reply = conditional(entry(), TAG, now=10.2)
     assert reply.status == 304
     assert reply.body == b""
     assert reply.headers == {"cache-control": CACHE_CONTROL, "age": "1", "etag": TAG}
 
 
 def test_another_tag_gets_the_body() -> None:
-    reply = conditional_reply(entry(), '"stale"', now=10.0)
+    reply = conditional(entry(), '"stale"', now=10.0)
     assert (reply.status, reply.body) == (200, b"{}")
     assert reply.headers == {"cache-control": CACHE_CONTROL, "age": "0", "etag": TAG}
 
 
 def test_a_404_ignores_if_none_match_and_has_no_etag() -> None:
-    reply = conditional_reply(entry(404, None), "*", now=10.5)
+    reply = conditional(entry(404, None), "*", now=10.5)
     assert (reply.status, reply.body) == (404, b"{}")
     assert reply.headers == {"cache-control": CACHE_CONTROL, "age": "1"}
 
@@ -268,4 +268,4 @@ def test_a_404_ignores_if_none_match_and_has_no_etag() -> None:
 def test_age_is_rounded_up_so_downstream_caches_do_not_stretch_the_bound(
     age: float, header: str
 ) -> None:
-    assert conditional_reply(entry(), None, now=10.0 + age).headers["age"] == header
+    assert conditional(entry(), None, now=10.0 + age).headers["age"] == header

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from uuid import UUID
 
 import msgspec
@@ -14,15 +14,16 @@ from goticket.events.domain import UNREPRESENTABLE, ensure_can_create, represent
 from goticket.events.reads import CURSOR_KIND, EventReads, PageQuery
 from goticket.events.schemas import EventPage, EventRequest, EventResponse
 from goticket.events.service import EventService
+from goticket.kit.asgi import Scope, first_header
 from goticket.kit.bearer import principal_of
 from goticket.kit.bodies import read_json
-from goticket.kit.cache import Reply
 from goticket.kit.errors import InvalidInput
 from goticket.kit.openapi import CURSOR, body, conditional, errors, links, timestamp_query
 from goticket.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorCodec
 from goticket.kit.routes import with_options
 
 AnyRequest = Request[Any, Any, Any]
+IF_NONE_MATCH = b"if-none-match"
 _AWARE = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
@@ -39,13 +40,6 @@ def parse_timestamp(field: str, value: str | None) -> datetime | None:
     if not representable(instant):
         raise InvalidInput.single(field, UNREPRESENTABLE)
     return instant
-
-
-def reply_response(reply: Reply) -> Response[Any]:
-    """The cached bytes as they are: Litestar encodes nothing again."""
-    return Response(
-        reply.body, status_code=reply.status, media_type=reply.media_type, headers=reply.headers
-    )
 
 
 def events_router(service: EventService, reads: EventReads, cursors: CursorCodec) -> Router:
@@ -110,7 +104,8 @@ def events_router(service: EventService, reads: EventReads, cursors: CursorCodec
             after=cursors.decode(CURSOR_KIND, cursor) if cursor is not None else None,
             limit=limit,
         )
-        return reply_response(await reads.page(query, request.headers.get("if-none-match")))
+        reply = await reads.page(query, first_header(cast(Scope, request.scope), IF_NONE_MATCH))
+        return cast(Response[EventPage], reply.response())
 
     @get(
         "/events/{event_id:uuid}",
@@ -120,7 +115,8 @@ def events_router(service: EventService, reads: EventReads, cursors: CursorCodec
     )
     async def get_event(request: AnyRequest, event_id: FromPath[UUID]) -> Response[EventResponse]:
         """One event, with the spots still available (up to 1 s old)."""
-        return reply_response(await reads.event(event_id, request.headers.get("if-none-match")))
+        reply = await reads.event(event_id, first_header(cast(Scope, request.scope), IF_NONE_MATCH))
+        return cast(Response[EventResponse], reply.response())
 
     @put(
         "/events/{event_id:uuid}",

@@ -20,9 +20,9 @@ import msgspec
 from goticket.events.domain import EventNotFound
 from goticket.events.schemas import EventPage, EventResponse
 from goticket.events.service import EventService
-from goticket.kit.cache import Fresh, K, Monotonic, Reply, ResponseCache, conditional_reply
+from goticket.kit.cache import Fresh, K, Monotonic, ResponseCache, conditional
 from goticket.kit.pagination import CursorCodec, Position
-from goticket.kit.problems import domain_reply
+from goticket.kit.problems import Reply, domain_reply
 
 CHANNEL = "goticket_events"  # the trigger of migration 0002 notifies here, with the event id
 CURSOR_KIND = "events"
@@ -118,4 +118,5 @@ async def _answer(
     if_none_match: str | None,
 ) -> Reply:
     entry = await cache.get(key, lambda: load(key))
-    return conditional_reply(entry, if_none_match, cache.now())
+    status, body, headers = conditional(entry, if_none_match, cache.now())
+    return Reply(status, body, entry.media_type, headers)

@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 Monotonic = Callable[[], float]
@@ -46,10 +46,8 @@ class Cached:
     born: float  # the clock when its load began
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Answer(NamedTuple):
     status: int
-    media_type: str
     body: bytes
     headers: dict[str, str]
 
@@ -71,19 +69,20 @@ def none_match(header: str | None, etag: str) -> bool:
     return any(match.group(1) == opaque for match in _ENTITY_TAG.finditer(header))
 
 
-def conditional_reply(entry: Cached, if_none_match: str | None, now: float) -> Reply:
-    """The answer for ``entry``: a 304 with no body when the client holds the current tag.
+def conditional(entry: Cached, if_none_match: str | None, now: float) -> Answer:
+    """Status, body and headers for ``entry``: a 304 with no body when the client holds the
+    current tag.
 
     ``Age`` is rounded up: a shared cache downstream counts it against ``max-age=1``, so what
     it serves is never older than the bound in total (an entry of 0.3 s says Age: 1, and the
     downstream cache revalidates, which costs a 304 from memory)."""
     headers = {"cache-control": CACHE_CONTROL, "age": str(math.ceil(max(0.0, now - entry.born)))}
     if entry.etag is None:
-        return Reply(entry.status, entry.media_type, entry.body, headers)
+        return Answer(entry.status, entry.body, headers)
     headers["etag"] = entry.etag
     if none_match(if_none_match, entry.etag):
-        return Reply(304, entry.media_type, b"", headers)
-    return Reply(entry.status, entry.media_type, entry.body, headers)
+        return Answer(304, b"", headers)
+    return Answer(entry.status, entry.body, headers)
 
 
 class ResponseCache(Generic[K]):
