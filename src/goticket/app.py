@@ -166,7 +166,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await database.open()
         await accounts.prepare()
-        listener.start()
+        if settings.read_cache_max_age > 0:  # at 0 nothing is reused: nothing to invalidate
+            listener.start()
         sampler = asyncio.create_task(sample_every_second())
         log.info("worker started", pid=os.getpid(), engine=settings.engine)
         try:
