@@ -116,6 +116,7 @@ async def test_a_killed_listen_connection_comes_back_and_resets(
     assert await db.fetchval("SELECT pg_terminate_backend($1)", first_pid)
     await eventually(lambda: listener.connections == 2, 5, "the listener to reconnect")
     assert recorder.resets == 2  # what was missed meanwhile is thrown away
+    assert listener.failures == 1
     assert listener.backend_pid not in (None, first_pid)
     event_id = await new_event_id(database)
     await eventually(lambda: str(event_id) in recorder.payloads, 5, "a notification after it")
@@ -153,3 +154,22 @@ async def test_a_notification_refreshes_a_cached_event_at_once(
         assert page.body != (await reads.page(ALL, None)).body
     finally:
         await listener.close()
+
+
+async def test_a_database_out_of_reach_is_retried_until_closed() -> None:
+    recorder = Recorder()
+    # Port 9 (discard) on the loopback: nothing listens, each attempt is refused at once.
+    listener = Listener(
+        "postgresql://nobody@127.0.0.1:9/none",
+        CHANNEL,
+        recorder.notified,
+        recorder.reset,
+        backoff_first=0.01,
+        backoff_max=0.05,
+    )
+    listener.start()
+    await asyncio.sleep(0.3)
+    assert listener.failures >= 3, "it gave up, or does not back off as configured"
+    assert (listener.connections, recorder.resets) == (0, 0)
+    assert not listener.listening.is_set()
+    await asyncio.wait_for(listener.close(), 5)

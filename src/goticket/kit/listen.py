@@ -43,6 +43,7 @@ class Listener:
         self._task: asyncio.Task[None] | None = None
         self.connections = 0  # how many times it (re)connected and listened: for tests and logs
         self.backend_pid: int | None = None  # the server process of the current connection
+        self.failures = 0  # connections that failed or were lost
         self.listening = asyncio.Event()
 
     def start(self) -> None:
@@ -64,6 +65,7 @@ class Listener:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 -- whatever broke it, listen again
+                self.failures += 1
                 log.warning("listen connection failed", channel=self._channel, error=repr(exc))
             # Jitter: workers that lost the database together do not reconnect in lockstep.
             await asyncio.sleep(backoff * random.uniform(0.5, 1.0))  # noqa: S311
@@ -89,6 +91,7 @@ class Listener:
                     await asyncio.wait_for(lost.wait(), self._ping_every)
                     break
                 await connection.fetchval("SELECT 1", timeout=self._ping_every)
+            self.failures += 1
             log.warning("listen connection lost", channel=self._channel)
         finally:
             self.listening.clear()
