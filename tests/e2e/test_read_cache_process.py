@@ -14,6 +14,7 @@ import httpx
 import psycopg
 import pytest
 
+from testbed.processes import wait_until
 from tests.e2e.test_process import (
     HTTP_TIMEOUT,
     PASSWORD,
@@ -23,8 +24,6 @@ from tests.e2e.test_process import (
     fresh_database,
     login,
     run_cli,
-    wait_for_workers,
-    wait_until,
     workdir,
 )
 
@@ -103,7 +102,7 @@ def test_changes_reach_every_worker_within_the_bound(server_url: str, workdir: P
         )  # fmt: skip
         assert created.returncode == 0, created.stdout + created.stderr
         with Served(env, workdir, workers=2) as server:
-            wait_for_workers(server, 2)
+            server.wait_for_workers(2)
             organizer = login(server.http, "org@example.com")
             body = event_body(capacity=10)
             event = server.http.post("/events", json=body, headers=organizer)
