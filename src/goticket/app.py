@@ -4,7 +4,6 @@ closes them in reverse order. Nothing is built at import time."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -166,16 +165,18 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await database.open()
         await accounts.prepare()
-        if settings.read_cache_max_age > 0:  # at 0 nothing is reused: nothing to invalidate
+        background = [asyncio.create_task(sample_every_second())]
+        if settings.read_cache_max_age > 0:  # at 0 nothing is reused: nothing to keep fresh
             listener.start()
-        sampler = asyncio.create_task(sample_every_second())
+            refresh = reads.refresh_every(settings.read_cache_max_age / 2)
+            background.append(asyncio.create_task(refresh))
         log.info("worker started", pid=os.getpid(), engine=settings.engine)
         try:
             yield
         finally:
-            sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampler
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await reserver.close()
             await listener.close()
             await database.close()

@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 
 from goticket.booking.repository import PgInventoryRepository
+from goticket.events.domain import EventView
 from goticket.events.reads import CHANNEL, EventReads, PageQuery
 from goticket.events.repository import PgEventsUnitOfWork
 from goticket.events.service import EventService
@@ -173,3 +174,59 @@ async def test_a_database_out_of_reach_is_retried_until_closed() -> None:
     assert (listener.connections, recorder.resets) == (0, 0)
     assert not listener.listening.is_set()
     await asyncio.wait_for(listener.close(), 5)
+
+
+class CountingService(EventService):
+    """The real service, counting the single-event loads the read cache makes."""
+
+    loads = 0
+
+    async def get(self, event_id: UUID) -> EventView:
+        self.loads += 1
+        return await super().get(event_id)
+
+
+class StoppedClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_refresh_checks_many_events_at_once_without_a_notification(
+    database: Database, db: asyncpg.Connection[Any]
+) -> None:
+    """No listener here: the refresh alone keeps entries fresh and finds edits and deletions."""
+    service = CountingService(
+        partial(PgEventsUnitOfWork, database, PgInventoryRepository), SystemClock()
+    )
+    clock = StoppedClock()
+    reads = EventReads(
+        service, CursorCodec("k" * 32), max_events=100, max_pages=10, max_age=1.0, clock=clock
+    )
+    kept, edited, deleted = [await new_event_id(database) for _ in range(3)]
+    for event_id in (kept, edited, deleted):
+        assert (await reads.event(event_id, None)).status == 200
+    assert service.loads == 3
+    await db.execute("UPDATE event_inventory SET available = 4 WHERE event_id = $1", kept)
+    await db.execute("UPDATE events SET name = 'Edited', updated_at = now() WHERE id = $1", edited)
+    await db.execute("DELETE FROM events WHERE id = $1", deleted)
+
+    clock.now += 0.6
+    await reads.refresh()
+    clock.now += 0.6  # past the bound of the first loads, within that of the refresh
+    stock = await reads.event(kept, None)
+    assert b'"availableSpots":4' in stock.body
+    assert stock.headers["age"] == "1"
+    assert service.loads == 3, "the refreshed entry was served without a load"
+    assert b'"name":"Edited"' in (await reads.event(edited, None)).body
+    assert (await reads.event(deleted, None)).status == 404
+    assert service.loads == 5
+
+    clock.now += 0.6
+    await reads.refresh()  # nothing read since the last one but these three
+    clock.now += 0.6
+    for event_id in (kept, edited, deleted):
+        await reads.event(event_id, None)
+    assert service.loads == 6, "only the 404 (which has nothing to refresh) loaded again"

@@ -170,6 +170,9 @@ class FakeEventsRepository:
     async def get(self, event_id: UUID) -> Event | None:
         return self.rows.get(event_id)
 
+    async def updated(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:
+        return {i: self.rows[i].updated_at for i in event_ids if i in self.rows}
+
     async def update(self, event: Event) -> bool:
         if event.id not in self.rows:
             return False

@@ -9,6 +9,7 @@ replace, delete) do notify (a trigger on ``events``), and the listener calls ``c
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from uuid import UUID
 
 import msgspec
 
-from goticket.events.domain import EventNotFound
+from goticket.events.domain import EventNotFound, EventView
 from goticket.events.schemas import EventPage, EventResponse
 from goticket.events.service import EventService
 from goticket.kit.cache import Fresh, K, Monotonic, ResponseCache, conditional
+from goticket.kit.logging import get_logger
 from goticket.kit.pagination import CursorCodec, Position
 from goticket.kit.problems import Reply, domain_reply
 
@@ -28,6 +30,7 @@ CHANNEL = "goticket_events"  # the trigger of migration 0002 notifies here, with
 CURSOR_KIND = "events"
 JSON = "application/json"
 _ENCODER = msgspec.json.Encoder()
+log = get_logger("goticket.events.reads")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +62,45 @@ class EventReads:
         self._pages: ResponseCache[PageQuery] = ResponseCache(
             max_entries=max_pages, max_age=max_age, clock=clock
         )
+        self._read: set[UUID] = set()  # events read since the last refresh
 
     async def event(self, event_id: UUID, if_none_match: str | None) -> Reply:
         """The one implementation of ``GET /events/{id}``: whoever serves the route calls this."""
+        self._read.add(event_id)
         return await _answer(self._events, event_id, self._load_event, if_none_match)
+
+    async def refresh(self) -> None:
+        """Check every event read since the last call against the database in ONE snapshot (two
+        queries for any number of events): a changed stock is re-encoded, a changed or deleted
+        event is dropped, and each checked entry counts as read now. Run every half bound, it
+        keeps many events in demand fresh without a load per event; it is also the safety net
+        under the notifications (an edit whose notification was lost is found here)."""
+        read, self._read = self._read, set()
+        views = {
+            event_id: entry.source
+            for event_id in read
+            if (entry := self._events.peek(event_id)) is not None
+            and isinstance(entry.source, EventView)
+        }
+        if not views:
+            return
+        checked_at = self._events.now()
+        versions = await self._service.versions(list(views))
+        for event_id, view in views.items():
+            version = versions.get(event_id)
+            if version is None or version[0] != view.event.updated_at:
+                self.forget(event_id)  # deleted or edited: the next read loads it
+                continue
+            fresh = EventView(view.event, version[1])
+            self._events.put(event_id, _event_fresh(fresh), checked_at)
+
+    async def refresh_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await self.refresh()
+            except Exception as exc:  # noqa: BLE001 -- entries then age out and load themselves
+                log.warning("read cache refresh failed", error=repr(exc))
 
     async def page(self, query: PageQuery, if_none_match: str | None) -> Reply:
         return await _answer(self._pages, query, self._load_page, if_none_match)
@@ -95,7 +133,7 @@ class EventReads:
             # keeps its entries from growing the process.
             reply = domain_reply(exc)
             return Fresh(reply.status, reply.media_type, reply.body)
-        return Fresh(200, JSON, _ENCODER.encode(EventResponse.of(view)))
+        return _event_fresh(view)
 
     async def _load_page(self, query: PageQuery) -> Fresh:
         page = await self._service.list(
@@ -109,6 +147,10 @@ class EventReads:
             self._cursors.encode(CURSOR_KIND, page.next) if page.next else None,
         )
         return Fresh(200, JSON, _ENCODER.encode(body))
+
+
+def _event_fresh(view: EventView) -> Fresh:
+    return Fresh(200, JSON, _ENCODER.encode(EventResponse.of(view)), view)
 
 
 async def _answer(

@@ -34,6 +34,12 @@ class PgEventsRepository:
         )
         return [from_row(Event, row) for row in rows]
 
+    async def updated(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:
+        rows = await self._conn.fetch(
+            "SELECT id, updated_at FROM events WHERE id = ANY($1::uuid[])", list(event_ids)
+        )
+        return {row["id"]: row["updated_at"] for row in rows}
+
     async def update(self, event: Event) -> bool:
         updated = await self._conn.fetchval(
             """UPDATE events SET name = $2, description = $3, venue = $4, start_at = $5,

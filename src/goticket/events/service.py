@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
@@ -28,6 +28,7 @@ from goticket.kit.pagination import Page, Position
 class EventsRepository(Protocol):
     async def add(self, event: Event) -> None: ...
     async def get(self, event_id: UUID) -> Event | None: ...
+    async def updated(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]: ...
     async def update(self, event: Event) -> bool: ...
     async def delete(self, event_id: UUID) -> None: ...
     async def list(
@@ -74,6 +75,13 @@ class EventService:
         if event is None or counts is None:
             raise EventNotFound("no such event")
         return EventView(event, Stock(*counts))
+
+    async def versions(self, event_ids: list[UUID]) -> dict[UUID, tuple[datetime, Stock]]:
+        """Each existing event's last change and stock: what a cached copy is checked against."""
+        async with self._uow(readonly=True) as uow:
+            updated = await uow.events.updated(event_ids)
+            counts = await uow.inventory.counts(event_ids)
+        return {i: (at, Stock(*counts[i])) for i, at in updated.items() if i in counts}
 
     async def find(self, event_id: UUID) -> Event | None:
         async with self._uow(readonly=True) as uow:

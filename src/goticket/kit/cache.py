@@ -30,11 +30,13 @@ _ENTITY_TAG = re.compile(r'(?:W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
 
 @dataclass(frozen=True, slots=True)
 class Fresh:
-    """What a load produced: one encoded response."""
+    """What a load produced: one encoded response, and what it was encoded from (if the owner
+    wants to re-encode it later without a load, see ``put``)."""
 
     status: int
     media_type: str
     body: bytes
+    source: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,13 @@ class Cached:
     media_type: str
     body: bytes
     etag: str | None  # strong, only on 200: a tag names one representation of the resource
-    born: float  # the clock when its load began
+    born: float  # the clock when its load began: the data is at least this recent
+    source: object = None
+
+
+def cached(fresh: Fresh, born: float) -> Cached:
+    etag = etag_of(fresh.body) if fresh.status == 200 else None
+    return Cached(fresh.status, fresh.media_type, fresh.body, etag, born, fresh.source)
 
 
 class Answer(NamedTuple):
@@ -141,14 +149,34 @@ class ResponseCache(Generic[K]):
                 # already waiting get it (they asked before the change was known); it is not
                 # kept, and callers from now on start a new load.
                 stored = False
-        etag = etag_of(fresh.body) if fresh.status == 200 else None
-        entry = Cached(fresh.status, fresh.media_type, fresh.body, etag, born)
+        entry = cached(fresh, born)
         if stored:
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max_entries:
-                self._entries.popitem(last=False)
+            self._store(key, entry)
         return entry
+
+    def _store(self, key: K, entry: Cached) -> None:
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    def peek(self, key: K) -> Cached | None:
+        """The entry held for ``key``, however old, without counting as a use."""
+        return self._entries.get(key)
+
+    def put(self, key: K, fresh: Fresh, born: float) -> None:
+        """Replace what is held for ``key`` by what its owner checked at ``born`` (a batch
+        check of many keys, instead of a load per key). Ignored unless an entry older than that
+        is held: one invalidated or reloaded meanwhile stays as it is."""
+        held = self._entries.get(key)
+        if held is None or held.born >= born:
+            return
+        same = fresh.status == held.status and fresh.body == held.body
+        self._entries[key] = (
+            Cached(held.status, held.media_type, held.body, held.etag, born, fresh.source)
+            if same
+            else cached(fresh, born)
+        )
 
     def invalidate(self, key: K) -> None:
         self._entries.pop(key, None)
