@@ -271,24 +271,23 @@ def test_age_is_rounded_up_so_downstream_caches_do_not_stretch_the_bound(
     assert conditional(entry(), None, now=10.0 + age).headers["age"] == header
 
 
-async def test_put_renews_or_replaces_an_older_entry_and_never_an_absent_or_newer_one() -> None:
+async def test_put_and_renew_change_an_older_entry_never_an_absent_or_newer_one() -> None:
     cache, clock = make(max_age=1.0)
     first = await cache.get("a", Loader().of("a"))
     cache.put("b", Fresh(200, "application/json", b"b"), clock.now + 1)
+    cache.renew("b", clock.now + 1)
     assert cache.peek("b") is None  # nothing held: nothing to renew
     clock.now += 0.9
-    cache.put("a", Fresh(200, "application/json", b"a:1", "src"), clock.now)
+    cache.renew("a", clock.now)
     renewed = cache.peek("a")
     assert renewed is not None
-    assert (renewed.body, renewed.etag, renewed.born, renewed.source) == (
-        first.body, first.etag, clock.now, "src"
-    )  # fmt: skip
+    assert (renewed.body, renewed.etag, renewed.born) == (first.body, first.etag, clock.now)
     clock.now += 0.5
     assert await cache.get("a", Loader().of("a")) is renewed  # young again: no load
-    cache.put("a", Fresh(200, "application/json", b"changed"), clock.now)
+    cache.put("a", Fresh(200, "application/json", b"changed", "src"), clock.now)
     changed = cache.peek("a")
     assert changed is not None
-    assert changed.body == b"changed"
-    assert changed.etag == etag_of(b"changed")
+    assert (changed.body, changed.etag, changed.source) == (b"changed", etag_of(b"changed"), "src")
     cache.put("a", Fresh(200, "application/json", b"older"), clock.now - 0.5)
+    cache.renew("a", clock.now - 0.5)
     assert cache.peek("a") is changed  # a check older than what is held changes nothing

@@ -17,7 +17,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Generic, NamedTuple, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -165,18 +165,18 @@ class ResponseCache(Generic[K]):
         return self._entries.get(key)
 
     def put(self, key: K, fresh: Fresh, born: float) -> None:
-        """Replace what is held for ``key`` by what its owner checked at ``born`` (a batch
-        check of many keys, instead of a load per key). Ignored unless an entry older than that
-        is held: one invalidated or reloaded meanwhile stays as it is."""
+        """Replace what is held for ``key`` by what its owner read at ``born`` (a batch check of
+        many keys, instead of a load per key). Ignored unless an entry older than that is held:
+        one invalidated or reloaded meanwhile stays as it is."""
         held = self._entries.get(key)
-        if held is None or held.born >= born:
-            return
-        same = fresh.status == held.status and fresh.body == held.body
-        self._entries[key] = (
-            Cached(held.status, held.media_type, held.body, held.etag, born, fresh.source)
-            if same
-            else cached(fresh, born)
-        )
+        if held is not None and held.born < born:
+            self._entries[key] = cached(fresh, born)
+
+    def renew(self, key: K, born: float) -> None:
+        """Its owner found at ``born`` that what is held for ``key`` is still current."""
+        held = self._entries.get(key)
+        if held is not None and held.born < born:
+            self._entries[key] = replace(held, born=born)
 
     def invalidate(self, key: K) -> None:
         self._entries.pop(key, None)
