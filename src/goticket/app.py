@@ -168,8 +168,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         background = [asyncio.create_task(sample_every_second())]
         if settings.read_cache_max_age > 0:  # at 0 nothing is reused: nothing to keep fresh
             listener.start()
-            refresh = reads.refresh_every(settings.read_cache_max_age / 2)
-            background.append(asyncio.create_task(refresh))
+            background.append(asyncio.create_task(reads.refresh_every_period()))
         log.info("worker started", pid=os.getpid(), engine=settings.engine)
         try:
             yield

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,8 @@ from goticket.kit.problems import Reply, domain_reply
 
 CHANNEL = "goticket_events"  # the trigger of migration 0002 notifies here, with the event id
 CURSOR_KIND = "events"
+# Checks per bound: one may run late (a busy event loop) and the entries still hold.
+CHECKS_PER_BOUND = 4
 JSON = "application/json"
 _ENCODER = msgspec.json.Encoder()
 log = get_logger("goticket.events.reads")
@@ -57,13 +60,14 @@ class EventReads:
         self._service = service
         self._cursors = cursors
         self._events: ResponseCache[UUID] = ResponseCache(
-            max_entries=max_events, max_age=max_age, clock=clock
+            max_entries=max_events, max_age=max_age, clock=clock, refresh_ahead=False
         )
         self._pages: ResponseCache[PageQuery] = ResponseCache(
             max_entries=max_pages, max_age=max_age, clock=clock
         )
         self._read: set[UUID] = set()  # events read since the last refresh
-        self._read_before: set[UUID] = set()  # and in the period before it
+        self._read_before: deque[set[UUID]] = deque(maxlen=CHECKS_PER_BOUND - 1)  # earlier
+        self._max_age = max_age
 
     async def event(self, event_id: UUID, if_none_match: str | None) -> Reply:
         """The one implementation of ``GET /events/{id}``: whoever serves the route calls this."""
@@ -73,14 +77,15 @@ class EventReads:
     async def refresh(self) -> None:
         """Check every event read lately against the database in ONE snapshot (two
         queries for any number of events): a changed stock is re-encoded, a changed or deleted
-        event is dropped, and each checked entry counts as read now. Run every half bound, it
+        event is dropped, and each checked entry counts as read now. Run several times per bound, it
         keeps many events in demand fresh without a load per event; it is also the safety net
         under the notifications (an edit whose notification was lost is found here)."""
-        # The events read during the last two periods: one read in about a bound keeps an
-        # event fresh; with one period only, an event read a little less often than each
-        # period (most of a thousand events in demand) would miss a check and load again.
-        read = self._read | self._read_before
-        self._read_before, self._read = self._read, set()
+        # The events read during the last bound: one read a second keeps an event fresh. With
+        # the last period only, an event read a little less often than each period (most of a
+        # thousand events in demand) would miss checks and load again.
+        read = self._read.union(*self._read_before)
+        self._read_before.append(self._read)
+        self._read = set()
         views = {
             event_id: entry.source
             for event_id in read
@@ -103,9 +108,11 @@ class EventReads:
                     event_id, _event_fresh(EventView(view.event, version[1])), checked_at
                 )
 
-    async def refresh_every(self, seconds: float) -> None:
+    async def refresh_every_period(self) -> None:
+        if self._max_age <= 0:
+            return  # nothing is reused: nothing to keep fresh
         while True:
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(self._max_age / CHECKS_PER_BOUND)
             try:
                 await self.refresh()
             except Exception as exc:  # noqa: BLE001 -- entries then age out and load themselves

@@ -17,7 +17,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -95,11 +95,18 @@ def conditional(entry: Cached, if_none_match: str | None, now: float) -> Answer:
 
 class ResponseCache(Generic[K]):
     def __init__(
-        self, *, max_entries: int, max_age: float, clock: Monotonic = time.monotonic
+        self,
+        *,
+        max_entries: int,
+        max_age: float,
+        clock: Monotonic = time.monotonic,
+        refresh_ahead: bool = True,
     ) -> None:
         self._max_entries = max_entries
         self._max_age = max_age
-        self._refresh_after = max_age * REFRESH_AHEAD
+        # Without: the owner keeps the entries fresh itself (``renew``, ``put``), and a reload
+        # per key read late would only pile up behind its batch when that runs late.
+        self._refresh_after = max_age * REFRESH_AHEAD if refresh_ahead else math.inf
         self._clock = clock
         self._entries: OrderedDict[K, Cached] = OrderedDict()
         self._flights: dict[K, asyncio.Task[Cached]] = {}
@@ -176,7 +183,9 @@ class ResponseCache(Generic[K]):
         """Its owner found at ``born`` that what is held for ``key`` is still current."""
         held = self._entries.get(key)
         if held is not None and held.born < born:
-            self._entries[key] = replace(held, born=born)
+            self._entries[key] = Cached(
+                held.status, held.media_type, held.body, held.etag, born, held.source
+            )
 
     def invalidate(self, key: K) -> None:
         self._entries.pop(key, None)
