@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from functools import partial
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -177,13 +177,15 @@ async def test_a_database_out_of_reach_is_retried_until_closed() -> None:
 
 
 class CountingService(EventService):
-    """The real service, counting the single-event loads the read cache makes."""
+    """The real service, counting the events the read cache loads, and its queries for them."""
 
     loads = 0
+    batches = 0
 
-    async def get(self, event_id: UUID) -> EventView:
-        self.loads += 1
-        return await super().get(event_id)
+    async def get_many(self, event_ids: list[UUID]) -> dict[UUID, EventView]:
+        self.loads += len(event_ids)
+        self.batches += 1
+        return await super().get_many(event_ids)
 
 
 class StoppedClock:
@@ -230,3 +232,18 @@ async def test_a_refresh_checks_many_events_at_once_without_a_notification(
     for event_id in (kept, edited, deleted):
         await reads.event(event_id, None)
     assert service.loads == 6, "only the 404 (which has nothing to refresh) loaded again"
+
+
+async def test_events_loaded_in_one_turn_of_the_loop_share_one_query(
+    database: Database, db: asyncpg.Connection[Any]
+) -> None:
+    service = CountingService(
+        partial(PgEventsUnitOfWork, database, PgInventoryRepository), SystemClock()
+    )
+    reads = EventReads(service, CursorCodec("k" * 32), max_events=100, max_pages=10, max_age=1.0)
+    ids = [await new_event_id(database) for _ in range(20)]
+    missing = uuid4()
+    replies = await asyncio.gather(*(reads.event(i, None) for i in [*ids, *ids, missing]))
+    assert [r.status for r in replies] == [200] * 40 + [404]
+    assert all(str(i).encode() in r.body for i, r in zip(ids * 2, replies, strict=False))
+    assert (service.batches, service.loads) == (1, 21)

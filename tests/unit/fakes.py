@@ -170,6 +170,9 @@ class FakeEventsRepository:
     async def get(self, event_id: UUID) -> Event | None:
         return self.rows.get(event_id)
 
+    async def get_many(self, event_ids: Sequence[UUID]) -> builtins.list[Event]:
+        return [self.rows[i] for i in event_ids if i in self.rows]
+
     async def updated(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:
         return {i: self.rows[i].updated_at for i in event_ids if i in self.rows}
 

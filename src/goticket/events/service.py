@@ -28,6 +28,7 @@ from goticket.kit.pagination import Page, Position
 class EventsRepository(Protocol):
     async def add(self, event: Event) -> None: ...
     async def get(self, event_id: UUID) -> Event | None: ...
+    async def get_many(self, event_ids: Sequence[UUID]) -> list[Event]: ...
     async def updated(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]: ...
     async def update(self, event: Event) -> bool: ...
     async def delete(self, event_id: UUID) -> None: ...
@@ -75,6 +76,13 @@ class EventService:
         if event is None or counts is None:
             raise EventNotFound("no such event")
         return EventView(event, Stock(*counts))
+
+    async def get_many(self, event_ids: list[UUID]) -> dict[UUID, EventView]:
+        """The events that exist among ``event_ids``, with their stock, in two queries."""
+        async with self._uow(readonly=True) as uow:
+            events = await uow.events.get_many(event_ids)
+            counts = await uow.inventory.counts(event_ids)
+        return {e.id: EventView(e, Stock(*counts[e.id])) for e in events if e.id in counts}
 
     async def versions(self, event_ids: list[UUID]) -> dict[UUID, tuple[datetime, Stock]]:
         """Each existing event's last change and stock: what a cached copy is checked against."""
