@@ -5,6 +5,10 @@ per-process cache of encoded responses (``kit.cache``), with ETags and 304s.
 itself is always exact. Bookings send no notification (NOTIFY serialises commits, and bookings
 run at thousands per second): they become visible through that bound. Catalog changes (create,
 replace, delete) do notify (a trigger on ``events``), and the listener calls ``changed``.
+
+Events in demand stay fresh through one batched check, several times per bound, of all the
+events read lately (``refresh``), rather than a load per event and bound; pages (few, hot) are
+reloaded one by one. The database is never read per request.
 """
 
 from __future__ import annotations
@@ -65,11 +69,11 @@ class EventReads:
         self._pages: ResponseCache[PageQuery] = ResponseCache(
             max_entries=max_pages, max_age=max_age, clock=clock
         )
+        self._max_age = max_age
         self._read: set[UUID] = set()  # events read since the last refresh
+        self._read_before: deque[set[UUID]] = deque(maxlen=CHECKS_PER_BOUND - 1)  # and before
         self._batch: dict[UUID, asyncio.Future[Fresh]] = {}  # loads of this turn of the loop
         self._batches: set[asyncio.Task[None]] = set()  # held: the loop keeps weak references
-        self._read_before: deque[set[UUID]] = deque(maxlen=CHECKS_PER_BOUND - 1)  # earlier
-        self._max_age = max_age
 
     async def event(self, event_id: UUID, if_none_match: str | None) -> Reply:
         """The one implementation of ``GET /events/{id}``: whoever serves the route calls this."""
@@ -77,11 +81,10 @@ class EventReads:
         return await _answer(self._events, event_id, self._load_event, if_none_match)
 
     async def refresh(self) -> None:
-        """Check every event read lately against the database in ONE snapshot (two
-        queries for any number of events): a changed stock is re-encoded, a changed or deleted
-        event is dropped, and each checked entry counts as read now. Run several times per bound, it
-        keeps many events in demand fresh without a load per event; it is also the safety net
-        under the notifications (an edit whose notification was lost is found here)."""
+        """Check every event read lately against the database in one snapshot (two queries for
+        any number of events): a changed stock is re-encoded, an edited or deleted event is
+        dropped, and every entry checked counts as read from the database now. It is also the
+        safety net under the notifications: an edit whose notification was lost is found here."""
         # The events read during the last bound: one read a second keeps an event fresh. With
         # the last period only, an event read a little less often than each period (most of a
         # thousand events in demand) would miss checks and load again.
@@ -187,8 +190,8 @@ class EventReads:
 
 
 def _not_found() -> Fresh:
-    # Cached too: a crawler of made-up ids costs one query per id and bound, and the LRU keeps
-    # its entries from growing the process.
+    # Cached too: a crawler of made-up ids costs a share of a query per id and bound, and the
+    # LRU keeps its entries from growing the process.
     reply = domain_reply(EventNotFound("no such event"))
     return Fresh(reply.status, reply.media_type, reply.body)
 
