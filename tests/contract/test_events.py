@@ -23,6 +23,21 @@ async def test_an_event_round_trips_and_an_unknown_one_is_none(world: World) -> 
         assert await uow.inventory.counts([]) == {}
 
 
+async def test_many_events_and_their_versions_are_read_at_once_and_unknown_ones_left_out(
+    world: World,
+) -> None:
+    first, second = await add_event(world), await add_event(world)
+    unknown = uuid.uuid4()
+    async with world.events(readonly=True) as uow:
+        found = await uow.events.get_many([first.id, unknown, second.id])
+        assert sorted(found, key=lambda e: e.name + str(e.id)) == sorted(
+            [first, second], key=lambda e: e.name + str(e.id)
+        )
+        assert await uow.events.updated([first.id, unknown]) == {first.id: first.updated_at}
+        assert await uow.events.get_many([]) == []
+        assert await uow.events.updated([]) == {}
+
+
 async def test_update_and_store_are_kept_and_an_unknown_event_is_not_updated(
     world: World,
 ) -> None:

@@ -23,7 +23,7 @@ from goticket.kit.clock import SystemClock
 from goticket.kit.db import Database
 from goticket.kit.listen import Listener
 from goticket.kit.pagination import CursorCodec
-from tests.integration.test_repositories_catalog import NOW, add_user, events_uow, make_event
+from tests.integration.test_repositories_booking import NOW, add_event
 
 ALL = PageQuery(limit=20, after=None, starts_after=None, starts_before=None)
 LONG = 3600.0  # an age bound that never expires here: only a notification can refresh an entry
@@ -70,21 +70,11 @@ async def listening(
         await listener.close()
 
 
-async def new_event_id(database: Database) -> UUID:
-    organizer = await add_user(database)
-    event = make_event(organizer.id)
-    async with events_uow(database) as uow:
-        await uow.events.add(event)
-        await uow.inventory.create(event.id, 10)
-        await uow.commit()
-    return event.id
-
-
 async def test_catalog_writes_notify_on_commit_only_and_bookings_do_not(
     listening: tuple[Listener, Recorder], database: Database, db: asyncpg.Connection[Any]
 ) -> None:
     _, recorder = listening
-    event_id = await new_event_id(database)
+    event_id = await add_event(db, database)
     await eventually(lambda: recorder.payloads == [str(event_id)], 5, "the insert's notification")
 
     async with db.transaction():
@@ -119,7 +109,7 @@ async def test_a_killed_listen_connection_comes_back_and_resets(
     assert recorder.resets == 2  # what was missed meanwhile is thrown away
     assert listener.failures == 1
     assert listener.backend_pid not in (None, first_pid)
-    event_id = await new_event_id(database)
+    event_id = await add_event(db, database)
     await eventually(lambda: str(event_id) in recorder.payloads, 5, "a notification after it")
 
 
@@ -134,7 +124,7 @@ async def test_a_notification_refreshes_a_cached_event_at_once(
     listener.start()
     try:
         await asyncio.wait_for(listener.listening.wait(), 10)
-        event_id = await new_event_id(database)
+        event_id = await add_event(db, database)
         first = await reads.event(event_id, None)
         assert b'"name":"Gig"' in first.body
         page = await reads.page(ALL, None)
@@ -207,7 +197,7 @@ async def test_a_refresh_checks_many_events_at_once_without_a_notification(
     reads = EventReads(
         service, CursorCodec("k" * 32), max_events=100, max_pages=10, max_age=1.0, clock=clock
     )
-    kept, edited, deleted = [await new_event_id(database) for _ in range(3)]
+    kept, edited, deleted = [await add_event(db, database) for _ in range(3)]
     for event_id in (kept, edited, deleted):
         assert (await reads.event(event_id, None)).status == 200
     assert service.loads == 3
@@ -241,7 +231,7 @@ async def test_events_loaded_in_one_turn_of_the_loop_share_one_query(
         partial(PgEventsUnitOfWork, database, PgInventoryRepository), SystemClock()
     )
     reads = EventReads(service, CursorCodec("k" * 32), max_events=100, max_pages=10, max_age=1.0)
-    ids = [await new_event_id(database) for _ in range(20)]
+    ids = [await add_event(db, database) for _ in range(20)]
     missing = uuid4()
     replies = await asyncio.gather(*(reads.event(i, None) for i in [*ids, *ids, missing]))
     assert [r.status for r in replies] == [200] * 40 + [404]
