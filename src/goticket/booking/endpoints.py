@@ -3,7 +3,10 @@
 ``POST /events/{id}/bookings`` is the stampede's route. ``BookingAnswer`` is its ONE
 implementation (auth, body, rules, rendering); the Litestar route (documented in the OpenAPI
 document) and a plain ASGI route (which skips the framework's routing, dependency resolution and
-response building: about half the CPU of a request) are both plumbing around it."""
+response building: about half the CPU of a request) are both plumbing around it. Litestar cannot
+host the plain route itself: its ``asgi`` handlers must own their path alone ("ASGI handlers must
+have a unique path not shared by other route handlers"), and this path also lists bookings (GET),
+and they are left out of the OpenAPI document."""
 
 from __future__ import annotations
 
