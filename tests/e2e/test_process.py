@@ -86,6 +86,23 @@ def run_cli(
     )
 
 
+def create_user(email: str, role: str, *, env: dict[str, str], cwd: Path) -> None:
+    """``goticket users create`` with the test password; fails the test if it fails."""
+    created = run_cli(
+        "users",
+        "create",
+        "--email",
+        email,
+        "--password",
+        PASSWORD,
+        "--role",
+        role,
+        env=env,
+        cwd=cwd,
+    )
+    assert created.returncode == 0, created.stdout + created.stderr
+
+
 def postgres_processes(pgdata: Path) -> list[psutil.Process]:
     """PostgreSQL servers whose command line names ``pgdata``."""
     found = []
@@ -224,19 +241,7 @@ def test_request_in_flight_at_sigterm_is_answered(server_url: str, workdir: Path
             jwt_secret="process-test-" + "s" * 40,
             lock_timeout_ms="20000",
         )
-        organizer = run_cli(
-            "users",
-            "create",
-            "--email",
-            "org@example.com",
-            "--password",
-            PASSWORD,
-            "--role",
-            "organizer",
-            env=env,
-            cwd=workdir,
-        )
-        assert organizer.returncode == 0, organizer.stdout + organizer.stderr
+        create_user("org@example.com", "organizer", env=env, cwd=workdir)
 
         with Served(env, workdir) as server, ThreadPoolExecutor(max_workers=1) as pool:
             server.wait_ready()
