@@ -5,10 +5,13 @@ and whatever it started (server, workers, cluster) is stopped on teardown even w
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 import pytest
@@ -100,3 +103,14 @@ def status_of(base_url: str, path: str) -> int | None:
         return httpx.get(base_url + path, timeout=5.0).status_code
     except httpx.HTTPError:
         return None
+
+
+def logged(service: Service, event: str) -> list[tuple[float, dict[str, Any]]]:
+    """The server's log records of ``event``, by when they were written on this test's
+    ``time.monotonic()`` clock (what the load's outcomes are timed with)."""
+    offset = time.monotonic() - time.time()
+    return [
+        (datetime.fromisoformat(record["timestamp"]).timestamp() + offset, record)
+        for record in service.server.log_records()
+        if record.get("event") == event
+    ]

@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import datetime
 
 import pytest
 
 from testbed.cluster import PrivateCluster
 from testbed.processes import wait_until
-from tests.faults.conftest import ENGINE_DEADLINE_S, Service, status_of
+from tests.faults.conftest import ENGINE_DEADLINE_S, Service, logged, status_of
 from tests.faults.load import BookingLoad, check_database
 
 OUTAGE_S = 3.0
 RECOVERY_BOUND_S = 5.0
 MARGIN_S = 1.5  # scheduling noise on a shared 2-core machine
-
-
-def listening(service: Service) -> list[float]:
-    """When each LISTEN connection was (re-)established, on this test's monotonic clock."""
-    now_wall, now = time.time(), time.monotonic()
-    return [
-        datetime.fromisoformat(record["timestamp"]).timestamp() - now_wall + now
-        for record in service.server.log_records()
-        if record.get("event") == "listening"
-    ]
 
 
 async def test_bookings_survive_a_database_restart(
@@ -71,9 +60,11 @@ async def test_bookings_survive_a_database_restart(
     assert status_of(base_url, "/readyz") == 200
     # Each worker's LISTEN connection (the read cache's invalidations) is back too.
     wait_until(
-        lambda: len(listening(service)) >= 4, up + RECOVERY_BOUND_S - time.monotonic(), "LISTEN"
+        lambda: len(logged(service, "listening")) >= 4,
+        up + RECOVERY_BOUND_S - time.monotonic(),
+        "LISTEN",
     )
-    relistened = max(listening(service)) - up
+    relistened = max(when for when, _ in logged(service, "listening")) - up
 
     settled = await load.settle()
     check_database(service.database_url, service.event_id, load, settled)

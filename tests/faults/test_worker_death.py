@@ -1,0 +1,77 @@
+"""One of two workers is killed with SIGKILL while bookings keep arriving: uvicorn's supervisor
+starts a replacement, and no booking is lost or made twice."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from tests.faults.conftest import Service, logged, status_of
+from tests.faults.load import CLIENTS, BookingLoad, check_database
+
+REPLACEMENT_BOUND_S = 5.0
+
+
+def clients_of(pid: int, port: int) -> list[object]:
+    return [
+        connection
+        for connection in psutil.Process(pid).net_connections(kind="tcp")
+        if connection.laddr and connection.laddr.port == port and connection.raddr
+    ]
+
+
+async def test_a_killed_worker_is_replaced_and_no_booking_is_lost(
+    service: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = service.server
+    workers = server.started_workers()
+    assert len(workers) == 2
+    load = BookingLoad(server.base_url, service.event_id, service.fan)
+    async with asyncio.timeout(60):
+        tasks = load.start()
+        await asyncio.sleep(1.5)
+        assert any(outcome.status == 201 for outcome in load.outcomes), load.outcomes
+        # The worker that serves the most of the clients' connections: the kill must hit some.
+        victim = max(workers, key=lambda pid: len(clients_of(pid, server.port)))
+        held = len(clients_of(victim, server.port))
+        assert held > 0
+
+        os.kill(victim, signal.SIGKILL)
+        killed = time.monotonic()
+        while not (server.started_workers() - workers):
+            assert time.monotonic() - killed < REPLACEMENT_BOUND_S, server.log_tail()
+            await asyncio.sleep(0.05)
+        (replacement,) = server.started_workers() - workers
+        await asyncio.sleep(1.5)  # bookings go on with the replacement serving
+        await load.stop(tasks)
+
+    replaced = max(when for when, record in logged(service, "worker started")) - killed
+    assert replaced < REPLACEMENT_BOUND_S
+    assert psutil.pid_exists(replacement)
+    assert replacement in {child.pid for child in server.children()}
+    assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == "zombie"
+    assert status_of(server.base_url, "/healthz") == 200
+
+    # A client whose keep-alive connection (or request in flight) was on the dead worker gets
+    # no answer, once per client at most on each side of the kill; nothing else fails.
+    unanswered = [o for o in load.outcomes if o.status is None]
+    assert len(unanswered) <= 2 * CLIENTS, unanswered
+    assert {o.status for o in load.outcomes} <= {201, 503, None}
+    assert all(o.status == 201 for o in load.outcomes if o.started > killed + replaced), [
+        o for o in load.outcomes if o.started > killed + replaced and o.status != 201
+    ]
+
+    settled = await load.settle()
+    check_database(service.database_url, service.event_id, load, settled)
+    with capsys.disabled():
+        print(
+            f"\n[fault: worker killed] replacement worker started {replaced * 1000:.0f} ms after"
+            f" SIGKILL of a worker holding {held} of {CLIENTS} clients' connections;"
+            f" {len(unanswered)} of {len(load.outcomes)} requests unanswered"
+            f" ({sum(o.status == 503 for o in load.outcomes)} 503), all settled by keyed retry"
+        )
