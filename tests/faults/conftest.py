@@ -114,3 +114,9 @@ def logged(service: Service, event: str) -> list[tuple[float, dict[str, Any]]]:
         for record in service.server.log_records()
         if record.get("event") == event
     ]
+
+
+def report(capsys: pytest.CaptureFixture[str], fault: str, measured: str) -> None:
+    """The figures of a fault test, shown even without ``-s`` (docs/operations.md quotes them)."""
+    with capsys.disabled():
+        print(f"\n[fault: {fault}] {measured}")

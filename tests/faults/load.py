@@ -93,9 +93,12 @@ class BookingLoad:
         return settled
 
 
-def check_database(url: str, event_id: str, load: BookingLoad, settled: dict[str, str]) -> None:
-    """Every acknowledged booking is there, each key booked exactly once, and the inventory
-    invariant holds: capacity = available + Σ quantity of confirmed bookings."""
+async def settle_and_check(load: BookingLoad, url: str) -> None:
+    """Every key retried until it settles; then every acknowledged booking is in the database,
+    each key booked exactly once, and the inventory invariant holds: capacity = available +
+    Σ quantity of confirmed bookings."""
+    settled = await load.settle()
+    event_id = load.event_id
     for outcome in load.outcomes:
         if outcome.status == 201:
             assert settled[outcome.key] == outcome.booking_id, outcome

@@ -9,8 +9,8 @@ import pytest
 
 from testbed.cluster import PrivateCluster
 from testbed.processes import wait_until
-from tests.faults.conftest import ENGINE_DEADLINE_S, Service, logged, status_of
-from tests.faults.load import BookingLoad, check_database
+from tests.faults.conftest import ENGINE_DEADLINE_S, Service, logged, report, status_of
+from tests.faults.load import BookingLoad, settle_and_check
 
 OUTAGE_S = 3.0
 RECOVERY_BOUND_S = 5.0
@@ -66,13 +66,13 @@ async def test_bookings_survive_a_database_restart(
     )
     relistened = max(when for when, _ in logged(service, "listening")) - up
 
-    settled = await load.settle()
-    check_database(service.database_url, service.event_id, load, settled)
-    with capsys.disabled():
-        print(
-            f"\n[fault: database restart] {len(during)} requests during a {OUTAGE_S:.0f} s outage,"
-            f" all 503; worst 503 latency {max(o.latency for o in during) * 1000:.0f} ms;"
-            f" first 201 {(first_booked - up) * 1000:.0f} ms after PostgreSQL was back;"
-            f" both LISTEN connections back {relistened * 1000:.0f} ms after;"
-            f" {sum(o.status == 503 for o in load.outcomes)} 503s settled by retry"
-        )
+    await settle_and_check(load, service.database_url)
+    report(
+        capsys,
+        "database restart",
+        f"{len(during)} requests during a {OUTAGE_S:.0f} s outage,"
+        f" all 503; worst 503 latency {max(o.latency for o in during) * 1000:.0f} ms;"
+        f" first 201 {(first_booked - up) * 1000:.0f} ms after PostgreSQL was back;"
+        f" both LISTEN connections back {relistened * 1000:.0f} ms after;"
+        f" {sum(o.status == 503 for o in load.outcomes)} 503s settled by retry",
+    )

@@ -11,8 +11,8 @@ import time
 import psutil
 import pytest
 
-from tests.faults.conftest import Service, logged, status_of
-from tests.faults.load import CLIENTS, BookingLoad, check_database
+from tests.faults.conftest import Service, logged, report, status_of
+from tests.faults.load import CLIENTS, BookingLoad, settle_and_check
 
 REPLACEMENT_BOUND_S = 5.0
 
@@ -66,12 +66,12 @@ async def test_a_killed_worker_is_replaced_and_no_booking_is_lost(
         o for o in load.outcomes if o.started > killed + replaced and o.status != 201
     ]
 
-    settled = await load.settle()
-    check_database(service.database_url, service.event_id, load, settled)
-    with capsys.disabled():
-        print(
-            f"\n[fault: worker killed] replacement worker started {replaced * 1000:.0f} ms after"
-            f" SIGKILL of a worker holding {held} of {CLIENTS} clients' connections;"
-            f" {len(unanswered)} of {len(load.outcomes)} requests unanswered"
-            f" ({sum(o.status == 503 for o in load.outcomes)} 503), all settled by keyed retry"
-        )
+    await settle_and_check(load, service.database_url)
+    report(
+        capsys,
+        "worker killed",
+        f"replacement worker started {replaced * 1000:.0f} ms after"
+        f" SIGKILL of a worker holding {held} client connections;"
+        f" {len(unanswered)} of {len(load.outcomes)} requests unanswered"
+        f" ({sum(o.status == 503 for o in load.outcomes)} 503), all settled by keyed retry",
+    )
