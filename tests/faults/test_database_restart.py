@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from goticket.kit.db import Database
+from goticket.kit.errors import Unavailable
 from testbed.cluster import PrivateCluster
 from testbed.processes import wait_until
 from tests.faults.conftest import ENGINE_DEADLINE_S, Service, logged, report, status_of
@@ -76,3 +78,22 @@ async def test_bookings_survive_a_database_restart(
         f" both LISTEN connections back {relistened * 1000:.0f} ms after;"
         f" {sum(o.status == 503 for o in load.outcomes)} 503s settled by retry",
     )
+
+
+async def test_a_pool_opened_while_the_database_is_down_connects_once_it_is_back(
+    cluster: PrivateCluster,
+) -> None:
+    cluster.stop("fast")
+    database = Database(cluster.url, acquire_timeout=2.0)
+    await database.open()  # a worker started now (a replacement) must not fail its startup
+    try:
+        with pytest.raises(Unavailable):
+            await database.acquire()
+        cluster.start()
+        connection = await database.acquire()
+        try:
+            assert await connection.fetchval("SELECT 1") == 1
+        finally:
+            await database.release(connection)
+    finally:
+        await database.close()

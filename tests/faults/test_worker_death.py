@@ -11,6 +11,8 @@ import time
 import psutil
 import pytest
 
+from testbed.cluster import PrivateCluster
+from testbed.processes import wait_until
 from tests.faults.conftest import Service, logged, report, status_of
 from tests.faults.load import CLIENTS, BookingLoad, settle_and_check
 
@@ -75,3 +77,29 @@ async def test_a_killed_worker_is_replaced_and_no_booking_is_lost(
         f" {len(unanswered)} of {len(load.outcomes)} requests unanswered"
         f" ({sum(o.status == 503 for o in load.outcomes)} 503), all settled by keyed retry",
     )
+
+
+def test_a_worker_that_dies_while_the_database_is_down_is_replaced(
+    service: Service, cluster: PrivateCluster
+) -> None:
+    """The replacement starts with no database to open its pool on: it must still serve (503s
+    until the database is back), not fail its startup, which makes uvicorn stop the service."""
+    server = service.server
+    workers = server.started_workers()
+    cluster.stop("fast")
+    os.kill(min(workers), signal.SIGKILL)
+    killed = time.monotonic()
+    wait_until(
+        lambda: bool(server.started_workers() - workers) or server.process.poll() is not None,
+        REPLACEMENT_BOUND_S,
+        "a replacement worker",
+    )
+    assert server.process.poll() is None, server.log_tail()
+    assert status_of(server.base_url, "/readyz") == 503
+    cluster.start()
+    wait_until(
+        lambda: status_of(server.base_url, "/readyz") == 200,
+        REPLACEMENT_BOUND_S,
+        "ready again",
+    )
+    assert time.monotonic() - killed < 3 * REPLACEMENT_BOUND_S

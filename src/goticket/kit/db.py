@@ -55,9 +55,21 @@ class Database:
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
 
     async def open(self) -> None:
-        self._pool = await asyncpg.create_pool(
+        try:
+            self._pool = await self._create_pool(min(self._min_size, self._max_size))
+        except CONNECTION_ERRORS as exc:
+            # A worker that replaces a dead one while the database is down must still start:
+            # a failed startup makes uvicorn stop the whole service. With no connection made
+            # up front it answers 503 until the database is back, then connects on demand.
+            log.warning(
+                "database unreachable at startup; serving 503 until it answers", error=repr(exc)
+            )
+            self._pool = await self._create_pool(0)
+
+    async def _create_pool(self, min_size: int) -> asyncpg.Pool[asyncpg.Record]:
+        return await asyncpg.create_pool(
             self._dsn,
-            min_size=min(self._min_size, self._max_size),
+            min_size=min_size,
             max_size=self._max_size,
             # asyncpg's default reset sends "RESET ALL; UNLISTEN *; ..." on every release: a
             # round trip per request. Sessions here never change state (no SET, LISTEN or
