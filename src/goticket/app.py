@@ -46,6 +46,9 @@ from goticket.kit.pagination import CursorCodec
 from goticket.kit.problems import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from goticket.kit.runtime import settle_heap
 from goticket.kit.tokens import TokenCodec
+from goticket.tickets.endpoints import tickets_router
+from goticket.tickets.keyring import resolve_ring
+from goticket.tickets.service import TicketSigning
 
 API_DESCRIPTION = """GoTicket sells tickets and never oversells.
 
@@ -92,6 +95,15 @@ def account_service(
         parallelism=settings.argon2_parallelism,
     )
     return AccountService(partial(PgAccountsUnitOfWork, database), hasher, tokens, clock)
+
+
+def ticket_signing(settings: Settings, clock: Clock) -> TicketSigning:
+    """The keys that sign ticket codes (``tickets.signing.BadKey`` when configured wrong)."""
+    configured = settings.ticket_signing_key
+    ring = resolve_ring(
+        settings.data_dir, configured.get_secret_value() if configured else None, clock.now()
+    )
+    return TicketSigning(ring.current, list(ring.public_keys().values()))
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestContext:
@@ -145,6 +157,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     )
     bookings = BookingService(booking_uow, booking_terms, reserver, clock, metrics=metrics)
     booking_answer = BookingAnswer(bookings, tokens)
+    signing = ticket_signing(settings, clock)
 
     async def stock(limit: int) -> Sequence[EventStock]:
         async with UnitOfWork(database, readonly=True) as uow:
@@ -187,6 +200,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
             accounts_router(accounts),
             events_router(events, reads, cursors),
             booking_router(bookings, booking_answer, cursors),
+            tickets_router(signing),
             *health_handlers(database, head_revision()),
             metrics_handler(
                 metrics, settings.resolved_metrics_token(), stock, settings.metrics_events

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import signal
@@ -11,13 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import typer
 import uvicorn
 from pydantic import ValidationError
 
 from goticket.accounts.domain import User
-from goticket.app import account_service, token_codec
+from goticket.app import account_service, ticket_signing, token_codec
 from goticket.config import Settings, describe
 from goticket.kit.auth import Role
 from goticket.kit.clock import SystemClock
@@ -27,6 +29,10 @@ from goticket.kit.errors import DomainError
 from goticket.kit.logging import configure_logging, get_logger
 from goticket.kit.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from goticket.kit.migrate import upgrade
+from goticket.tickets.domain import InvalidTicketCode, PublicKey, verify_code
+from goticket.tickets.keyring import ENV_NAME, KeyRingFile, parse_variable
+from goticket.tickets.service import TicketSigning
+from goticket.tickets.signing import BadKey, public_keys_from_jwks
 
 cli = typer.Typer(
     help="GoTicket: an open ticketing backend that never oversells.",
@@ -35,6 +41,8 @@ cli = typer.Typer(
 )
 users = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 cli.add_typer(users, name="users")
+tickets = typer.Typer(help="Ticket codes and the keys that sign them.", no_args_is_help=True)
+cli.add_typer(tickets, name="tickets")
 log = get_logger("goticket.cli")
 
 
@@ -81,6 +89,7 @@ def serve(
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings.resolved_jwt_secret()  # create them once, before the workers race to
     settings.resolved_metrics_token()
+    local_signing(settings)
     if workers > 1:
         # One metrics view for all workers: each writes its samples to files in this folder.
         folder = os.environ.get(MULTIPROC_ENV) or settings.data_dir / f"metrics-{port}"
@@ -164,6 +173,84 @@ async def _create_user(
         return await service.register(email, password, name, role)
     finally:
         await database.close()
+
+
+def local_signing(settings: Settings) -> TicketSigning:
+    """The signing keys this machine serves with, or one line on stderr saying what is wrong."""
+    try:
+        return ticket_signing(settings, SystemClock())
+    except BadKey as exc:
+        print(f"error: ticket signing keys: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+@tickets.command("rotate-key")
+def rotate_key() -> None:
+    """Make a new current signing key in the data folder and print its kid (old keys stay
+    published and valid). Running servers sign with it once restarted."""
+    settings = load_settings()
+    if settings.ticket_signing_key is not None:
+        print(f"error: {ENV_NAME} is set: rotate by putting a new kid:seed first in it")
+        raise typer.Exit(1)
+    print(KeyRingFile(settings.data_dir).rotate(SystemClock().now()).current.kid)
+
+
+@tickets.command("keys")
+def public_keys() -> None:
+    """Print the public keys (the JWK Set the API serves at /.well-known/goticket-keys.json)."""
+    print(json.dumps({"keys": local_signing(load_settings()).public_jwks()}, indent=2))
+
+
+@tickets.command("sign")
+def sign(
+    ticket: Annotated[UUID, typer.Option(help="Ticket id (tid)")],
+    event: Annotated[UUID, typer.Option(help="Event id (eid)")],
+) -> None:
+    """Print a code for a ticket id and an event id, signed with the current key."""
+    print(local_signing(load_settings()).issue(ticket, event))
+
+
+@tickets.command("verify")
+def verify(
+    code: str,
+    keys: Annotated[
+        Path | None, typer.Option(help="A JWK Set file (default: this machine's key ring)")
+    ] = None,
+) -> None:
+    """Verify a code offline: print its payload (exit 0), or why it is invalid (exit 1).
+    Exit 2: no usable keys."""
+    published = _keys_file(keys) if keys is not None else _local_keys(load_settings())
+    try:
+        claims = verify_code(code, published)
+    except InvalidTicketCode as exc:
+        print(f"invalid: {exc.reason}")
+        raise typer.Exit(1) from None
+    print(json.dumps(claims.payload, separators=(",", ":")))
+
+
+def _keys_file(path: Path) -> dict[str, PublicKey]:
+    try:
+        return dict(public_keys_from_jwks(json.loads(path.read_text())))
+    except (OSError, ValueError) as exc:  # BadKey and JSONDecodeError are ValueErrors
+        print(f"error: {path}: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+def _local_keys(settings: Settings) -> dict[str, PublicKey]:
+    configured = settings.ticket_signing_key
+    try:
+        if configured is not None:
+            ring = parse_variable(configured.get_secret_value())
+        else:
+            found = KeyRingFile(settings.data_dir).existing()
+            if found is None:
+                print(f"error: no key ring in {settings.data_dir}; use --keys", file=sys.stderr)
+                raise typer.Exit(2)
+            ring = found
+    except BadKey as exc:
+        print(f"error: ticket signing keys: {exc}", file=sys.stderr)
+        raise typer.Exit(2) from None
+    return dict(ring.public_keys())
 
 
 def main() -> None:

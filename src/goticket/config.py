@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from goticket.kit.files import create_once
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -51,6 +53,10 @@ class Settings(BaseSettings):
     # GET /metrics answers only "Authorization: Bearer <token>"; unset: generated in the data dir.
     metrics_token: SecretStr | None = None
     metrics_events: int = Field(default=50, ge=0, le=1_000)
+    # The keys that sign ticket codes: "kid:seed[,kid:seed...]" (seed: base64url of a 32-byte
+    # Ed25519 private key; the first pair signs, the others stay published). Unset: a key ring
+    # generated once, 0600, in the data folder (see tickets/keyring.py).
+    ticket_signing_key: SecretStr | None = None
     # Argon2id cost. The defaults are RFC 9106's second recommended option; tests lower them.
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=64, le=4_194_304)
@@ -84,22 +90,4 @@ def describe(error: ValidationError) -> str:
 
 
 def _persistent_secret(path: Path) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(48)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secret + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        # link() is atomic and refuses to overwrite: when several processes start at once,
-        # exactly one secret wins and every process reads that one.
-        os.link(tmp, path)
-    except FileExistsError:
-        secret = path.read_text().strip()
-    finally:
-        tmp.unlink()
-    return secret
+    return create_once(path, secrets.token_urlsafe(48) + "\n").strip()
