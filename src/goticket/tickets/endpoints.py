@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Router, get
-from litestar.datastructures import CacheControlHeader
+from litestar.datastructures import ResponseHeader
 
 from goticket.tickets.schemas import Jwks
 from goticket.tickets.service import TicketSigning
 
 # Scanners may keep the keys this long; one that meets a code of an unknown kid fetches again.
-KEYS_MAX_AGE = 300
+CACHE_CONTROL = "public, max-age=300"
 
 
 def tickets_router(signing: TicketSigning) -> Router:
@@ -19,7 +19,9 @@ def tickets_router(signing: TicketSigning) -> Router:
     @get(
         "/.well-known/goticket-keys.json",
         tags=["tickets"],
-        cache_control=CacheControlHeader(public=True, max_age=KEYS_MAX_AGE),
+        response_headers=[
+            ResponseHeader(name="Cache-Control", value=CACHE_CONTROL, description="cacheable")
+        ],
         sync_to_thread=False,
     )
     def ticket_keys() -> Jwks:
