@@ -415,6 +415,8 @@ CONTRACT = {
     ("get", "/events/{}/bookings"),
     ("get", "/healthz"),
     ("get", "/readyz"),
+    # v2
+    ("get", "/.well-known/goticket-keys.json"),
 }
 WITH_BODY = {
     ("post", "/auth/register"),
