@@ -29,8 +29,8 @@ from goticket.kit.errors import DomainError
 from goticket.kit.logging import configure_logging, get_logger
 from goticket.kit.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from goticket.kit.migrate import upgrade
-from goticket.tickets.domain import InvalidTicketCode, PublicKey, verify_code
-from goticket.tickets.keyring import ENV_NAME, KeyRingFile, parse_variable
+from goticket.tickets.domain import InvalidTicketCode, PublicKey, b64url, verify_code
+from goticket.tickets.keyring import ENV_NAME, KeyRingFile, new_ring, parse_variable
 from goticket.tickets.service import TicketSigning
 from goticket.tickets.signing import BadKey, public_keys_from_jwks
 
@@ -193,6 +193,13 @@ def rotate_key() -> None:
         print(f"error: {ENV_NAME} is set: rotate by putting a new kid:seed first in it")
         raise typer.Exit(1)
     print(KeyRingFile(settings.data_dir).rotate(SystemClock().now()).current.kid)
+
+
+@tickets.command("new-key")
+def new_key() -> None:
+    """Print a fresh kid:seed pair for GOTICKET_TICKET_SIGNING_KEY (writes nothing)."""
+    key = new_ring(SystemClock().now()).current
+    print(f"{key.kid}:{b64url(key.seed())}")
 
 
 @tickets.command("keys")

@@ -87,3 +87,25 @@ def test_a_configured_key_signs_and_rotation_is_refused(tmp_path: Path) -> None:
     assert rotated.returncode == 1
     assert "GOTICKET_TICKET_SIGNING_KEY is set" in rotated.stdout
     assert not (tmp_path / "data").exists()
+
+
+def test_a_new_key_for_the_variable_signs_and_a_bad_variable_stops_every_command(
+    tmp_path: Path,
+) -> None:
+    made = run_cli(
+        "tickets", "new-key", env=environment(data_dir=str(tmp_path / "d")), cwd=tmp_path
+    )
+    assert made.returncode == 0
+    pair = made.stdout.strip()
+    assert not (tmp_path / "d").exists()
+    env = environment(data_dir=str(tmp_path / "d"), ticket_signing_key=pair)
+    keys = run_cli("tickets", "keys", env=env, cwd=tmp_path)
+    assert json.loads(keys.stdout)["keys"][0]["kid"] == pair.split(":")[0]
+
+    seed = pair.split(":")[1]
+    bad = environment(data_dir=str(tmp_path / "d"), ticket_signing_key=f"a b:{seed}")
+    for command in (["tickets", "keys"], ["serve", "--port", "1"]):
+        refused = run_cli(*command, env=bad, cwd=tmp_path, timeout=60)
+        assert refused.returncode == 2, refused.stderr
+        assert refused.stderr.startswith("error: ticket signing keys: key id 'a b'")
+        assert seed not in refused.stderr + refused.stdout

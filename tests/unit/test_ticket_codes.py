@@ -12,6 +12,7 @@ from uuid import UUID
 
 import pytest
 
+from goticket.kit.problems import domain_reply
 from goticket.tickets.domain import (
     InvalidTicketCode,
     PublicKey,
@@ -119,6 +120,17 @@ def test_a_bad_code_is_refused_with_one_error(code: str, reason: str) -> None:
         verify_code(code, KEYS)
     assert reason in refused.value.reason
     assert refused.value.code == "invalid-ticket"
+
+
+def test_an_invalid_code_is_a_422_invalid_ticket_problem_naming_the_code_field() -> None:
+    with pytest.raises(InvalidTicketCode) as refused:
+        verify_code(flip_signature_byte(VALID), KEYS)
+    reply = domain_reply(refused.value)
+    body = json.loads(reply.body)
+    assert reply.status == 422
+    assert body["type"].endswith("/invalid-ticket")
+    assert body["errors"] == [{"field": "code", "message": "the signature does not verify"}]
+    assert VALID.split(".")[2] not in reply.body.decode()  # the code is not echoed back
 
 
 def test_a_valid_code_gives_its_claims() -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
 
-from goticket.kit.errors import InvalidInput
+from goticket.kit.errors import FieldError, InvalidInput
 
 PREFIX = "GT1"
 SIGNATURE_BYTES = 64  # Ed25519
@@ -35,7 +35,7 @@ class InvalidTicketCode(InvalidInput):
     title = "Invalid ticket"
 
     def __init__(self, reason: str) -> None:
-        super().__init__([], detail=f"invalid ticket code: {reason}")
+        super().__init__([FieldError("code", reason)], detail=f"invalid ticket code: {reason}")
         self.reason = reason
 
 
