@@ -175,13 +175,20 @@ async def _create_user(
         await database.close()
 
 
-def local_signing(settings: Settings) -> TicketSigning:
-    """The signing keys this machine serves with, or one line on stderr saying what is wrong."""
+@contextmanager
+def usable_keys() -> Iterator[None]:
+    """Unusable signing keys (a bad variable or key ring file) are one line on stderr, exit 2."""
     try:
-        return ticket_signing(settings, SystemClock())
+        yield
     except BadKey as exc:
         print(f"error: ticket signing keys: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
+
+
+def local_signing(settings: Settings) -> TicketSigning:
+    """The signing keys this machine serves with."""
+    with usable_keys():
+        return ticket_signing(settings, SystemClock())
 
 
 @tickets.command("rotate-key")
@@ -190,9 +197,13 @@ def rotate_key() -> None:
     published and valid). Running servers sign with it once restarted."""
     settings = load_settings()
     if settings.ticket_signing_key is not None:
-        print(f"error: {ENV_NAME} is set: rotate by putting a new kid:seed first in it")
+        print(
+            f"error: {ENV_NAME} is set: rotate by putting a new kid:seed first in it",
+            file=sys.stderr,
+        )
         raise typer.Exit(1)
-    print(KeyRingFile(settings.data_dir).rotate(SystemClock().now()).current.kid)
+    with usable_keys():
+        print(KeyRingFile(settings.data_dir).rotate(SystemClock().now()).current.kid)
 
 
 @tickets.command("new-key")
@@ -245,7 +256,7 @@ def _keys_file(path: Path) -> dict[str, PublicKey]:
 
 def _local_keys(settings: Settings) -> dict[str, PublicKey]:
     configured = settings.ticket_signing_key
-    try:
+    with usable_keys():
         if configured is not None:
             ring = parse_variable(configured.get_secret_value())
         else:
@@ -254,9 +265,6 @@ def _local_keys(settings: Settings) -> dict[str, PublicKey]:
                 print(f"error: no key ring in {settings.data_dir}; use --keys", file=sys.stderr)
                 raise typer.Exit(2)
             ring = found
-    except BadKey as exc:
-        print(f"error: ticket signing keys: {exc}", file=sys.stderr)
-        raise typer.Exit(2) from None
     return dict(ring.public_keys())
 
 

@@ -72,6 +72,12 @@ def test_verify_without_usable_keys_exits_2(tmp_path: Path) -> None:
     )
     assert bad.returncode == 2
     assert "no valid kid" in bad.stderr
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "ticket-keys.json").write_text("{not json")
+    for command in (["rotate-key"], ["keys"], ["verify", "GT1.a.b"]):
+        broken = run_cli("tickets", *command, env=env, cwd=tmp_path)
+        assert broken.returncode == 2, command
+        assert broken.stderr.startswith("error: ticket signing keys: unreadable key ring")
 
 
 def test_a_configured_key_signs_and_rotation_is_refused(tmp_path: Path) -> None:
@@ -85,7 +91,7 @@ def test_a_configured_key_signs_and_rotation_is_refused(tmp_path: Path) -> None:
     assert json.loads(verified.stdout)["kid"] == "ops1"
     rotated = run_cli("tickets", "rotate-key", env=env, cwd=tmp_path)
     assert rotated.returncode == 1
-    assert "GOTICKET_TICKET_SIGNING_KEY is set" in rotated.stdout
+    assert "GOTICKET_TICKET_SIGNING_KEY is set" in rotated.stderr
     assert not (tmp_path / "data").exists()
 
 

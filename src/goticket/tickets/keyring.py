@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -125,12 +126,12 @@ class KeyRingFile:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         # Two rotations at once must not both read the old ring and drop each other's key.
-        with open(self.path.with_name(f".{FILE_NAME}.lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        fd = os.open(self.path.with_name(f".{FILE_NAME}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor closes
+            yield
+        finally:
+            os.close(fd)
 
 
 def resolve_ring(data_dir: Path, configured: str | None, now: datetime) -> KeyRing:
