@@ -174,6 +174,12 @@ def test_a_malformed_ed25519_jwk_makes_the_set_unusable(change: Callable[[Any], 
         public_keys_from_jwks({"keys": [key]})
 
 
+def test_a_kid_published_twice_makes_the_set_unusable() -> None:
+    # Which of the two would verify a code would depend on the reader: refuse both.
+    with pytest.raises(BadKey, match="twice"):
+        public_keys_from_jwks({"keys": [jwk(KEY.public()), jwk(OTHER.public())]})
+
+
 @pytest.mark.parametrize("document", [[], {"keys": {}}, {"key": []}, "keys"])
 def test_a_document_that_is_not_a_jwk_set_is_refused(document: Any) -> None:
     with pytest.raises(BadKey, match="not a JWK Set"):
