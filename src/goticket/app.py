@@ -72,7 +72,13 @@ class CatalogTerms:
 
 def terms_of(event: Event) -> BookingTerms:
     return BookingTerms(
-        event.id, event.organizer_id, event.end_at, event.price, event.currency, event.max_per_user
+        event.id,
+        event.organizer_id,
+        event.end_at,
+        event.price,
+        event.currency,
+        event.max_per_user,
+        event.sales_start_at,
     )
 
 
@@ -155,7 +161,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         if settings.engine == "on"
         else DirectReserver(writer)
     )
-    bookings = BookingService(booking_uow, booking_terms, reserver, clock, metrics=metrics)
+
+    def held_terms(event_id: UUID) -> BookingTerms | None:
+        # The read cache's copy (kept fresh by the catalog's notifications) serves the booking
+        # path's early on-sale check: no second cache of events to keep in step.
+        view = reads.held(event_id)
+        return terms_of(view.event) if view is not None else None
+
+    bookings = BookingService(
+        booking_uow, booking_terms, reserver, clock, metrics=metrics, cached_terms=held_terms
+    )
     booking_answer = BookingAnswer(bookings, tokens)
     signing = ticket_signing(settings, clock)
 

@@ -22,7 +22,7 @@ from goticket.booking.domain import (
     can_see,
     check_allocation,
     check_idempotency_key,
-    check_not_ended,
+    check_on_sale,
     check_quantity,
     ensure_can_list,
     new_booking,
@@ -82,15 +82,15 @@ def test_check_quantity(quantity: int, valid: bool) -> None:
         (NOW + timedelta(microseconds=1), True),
     ],
 )
-def test_check_not_ended_at_the_boundary(now: datetime, ended: bool) -> None:
+def test_check_on_sale_at_the_boundary(now: datetime, ended: bool) -> None:
     terms = make_terms(end_at=NOW)
     if ended:
         with pytest.raises(EventEnded) as caught:
-            check_not_ended(terms, now)
+            check_on_sale(terms, now)
         assert isinstance(caught.value, Conflict)
         assert caught.value.code == "event-ended"
     else:
-        check_not_ended(terms, now)
+        check_on_sale(terms, now)
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,11 @@ class EventEnded(Conflict):
     title = "Event has ended"
 
 
+class SalesNotStarted(Conflict):
+    code = "sales-not-started"
+    title = "Sales have not started"
+
+
 class RequestInProgress(Conflict):
     code = "request-in-progress"
     title = "Request in progress"
@@ -122,6 +127,7 @@ class BookingTerms:
     price: int
     currency: str
     max_per_user: int | None
+    sales_start_at: datetime | None = None
 
 
 class TermsReader(Protocol):
@@ -172,9 +178,17 @@ def check_quantity(quantity: int) -> None:
         raise InvalidInput.single("quantity", f"must be between 1 and {MAX_QUANTITY}")
 
 
-def check_not_ended(terms: BookingTerms, now: datetime) -> None:
+def check_on_sale(terms: BookingTerms, now: datetime) -> None:
+    """Whether the event is on sale at ``now``: ONE rule for the early check (from the cached
+    event, no database) and the decision under the row lock. An ended event says so first, even
+    when its sale never started: that answer is final, "not started yet" would invite retries."""
     if terms.end_at <= now:
         raise EventEnded("this event has ended and can no longer be booked")
+    if terms.sales_start_at is not None and now < terms.sales_start_at:
+        raise SalesNotStarted(
+            f"bookings open at {terms.sales_start_at.isoformat()}",
+            sales_start_at=terms.sales_start_at,
+        )
 
 
 def check_allocation(
@@ -258,8 +272,8 @@ def plan_batch(
     decided: dict[tuple[UUID, str], Outcome] | None = None,
 ) -> BatchPlan:
     """Decide a batch in arrival order against the locked inventory, exactly as if each request
-    had run alone in that order: replays first, then the end time, the per-user limit (counting
-    what earlier requests of the batch took) and the stock."""
+    had run alone in that order: replays first, then the sale window (ended, not started yet),
+    the per-user limit (counting what earlier requests of the batch took) and the stock."""
     confirmed = dict(user_confirmed)
     outcomes: list[Outcome] = []
     created: list[Booking] = []
@@ -275,7 +289,7 @@ def plan_batch(
                 earlier = decided[slot]
                 outcome = replay(earlier, request) if isinstance(earlier, Booking) else earlier
             else:
-                check_not_ended(terms, now)
+                check_on_sale(terms, now)
                 check_allocation(
                     terms,
                     request,

@@ -63,6 +63,9 @@ class BookingUnitOfWork(Protocol):
 
 UnitOfWorkFactory = Callable[..., AbstractAsyncContextManager[BookingUnitOfWork]]
 EventCatalog = Callable[[UUID], Awaitable[BookingTerms | None]]
+# The terms this process already holds, if fresh (the read cache's copy of the event): no I/O,
+# ``None`` when not held. Only good for refusing early: the locked transaction decides.
+CachedTerms = Callable[[UUID], BookingTerms | None]
 
 
 class BookingMetrics(Protocol):

@@ -15,12 +15,14 @@ from goticket.booking.domain import (
     RequestInProgress,
     can_see,
     check_idempotency_key,
+    check_on_sale,
     check_quantity,
     ensure_can_list,
     shed_reason,
 )
 from goticket.booking.ports import (
     BookingMetrics,
+    CachedTerms,
     EventCatalog,
     NoMetrics,
     Reserver,
@@ -43,8 +45,10 @@ class BookingService:
         *,
         in_progress_wait: float = 10.0,
         metrics: BookingMetrics | None = None,
+        cached_terms: CachedTerms | None = None,
     ) -> None:
         self._uow = uow
+        self._cached_terms = cached_terms
         self._metrics: BookingMetrics = metrics or NoMetrics()
         self._catalog = catalog
         self._reserver = reserver
@@ -73,6 +77,7 @@ class BookingService:
     async def _book(self, request: BookRequest) -> Booking:
         idempotency_key = request.idempotency_key
         if idempotency_key is None:
+            self._refuse_early(request.event_id)
             return await self._reserver.reserve(request)
         slot = (request.user_id, idempotency_key)
         loop = asyncio.get_running_loop()
@@ -90,6 +95,21 @@ class BookingService:
         finally:
             del self._in_flight[slot]
             done.set()
+
+    def _refuse_early(self, event_id: UUID) -> None:
+        """Refuse from this process's copy of the event, before any database work, a booking
+        the sale window rules out (the pre-sale stampede costs no query). Keyed requests skip
+        this, as they skip the sold-out memory: one may be the retry of a booking made before
+        ``salesStartAt`` was moved later, and it must get that booking (the transaction replays
+        it). A stale copy never books: the transaction re-reads the terms under the lock."""
+        terms = self._cached_terms(event_id) if self._cached_terms is not None else None
+        if terms is None:
+            return
+        try:
+            check_on_sale(terms, self._clock.now())
+        except DomainError:
+            report(self._metrics.refused_from_memory)
+            raise
 
     async def get(self, actor: Principal, booking_id: UUID) -> Booking:
         async with self._uow(readonly=True) as uow:

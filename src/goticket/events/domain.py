@@ -60,6 +60,14 @@ def schedule_errors(start_at: datetime | None, end_at: datetime | None) -> list[
     return errors
 
 
+def sales_start_errors(sales_start_at: datetime | None) -> list[FieldError]:
+    """``salesStartAt``, when given, storable (it may fall anywhere, even after ``endAt``: the
+    event is then never on sale, as one created in the past is)."""
+    if sales_start_at is not None and not representable(sales_start_at):
+        return [FieldError("salesStartAt", UNREPRESENTABLE)]
+    return []
+
+
 def limit_errors(capacity: int | None, max_per_user: int | None) -> list[FieldError]:
     """``maxPerUser`` in 1..``capacity``."""
     if max_per_user is not None and capacity is not None and not 1 <= max_per_user <= capacity:
@@ -80,6 +88,7 @@ class EventDraft:
     venue: str | None = None
     currency: str = DEFAULT_CURRENCY
     max_per_user: int | None = None
+    sales_start_at: datetime | None = None  # bookings before it are refused; none: no limit
 
     def check(self) -> None:
         """The rules that span fields (single fields are checked where the body is decoded)."""
@@ -91,6 +100,7 @@ class EventDraft:
         if not 1 <= self.capacity <= CAPACITY_MAX:
             errors.append(FieldError("capacity", f"must be between 1 and {CAPACITY_MAX}"))
         errors += limit_errors(self.capacity, self.max_per_user)
+        errors += sales_start_errors(self.sales_start_at)
         if errors:
             raise InvalidInput(errors)
 
@@ -109,6 +119,7 @@ class Event:
     max_per_user: int | None
     created_at: datetime
     updated_at: datetime
+    sales_start_at: datetime | None = None
 
     @classmethod
     def create(cls, event_id: UUID, organizer_id: UUID, draft: EventDraft, now: datetime) -> Event:
@@ -127,6 +138,7 @@ class Event:
             draft.max_per_user,
             now,
             now,
+            draft.sales_start_at.astimezone(UTC) if draft.sales_start_at else None,
         )
 
     def replaced(self, draft: EventDraft, now: datetime) -> Event:

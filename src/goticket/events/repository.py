@@ -43,7 +43,8 @@ class PgEventsRepository:
     async def update(self, event: Event) -> bool:
         updated = await self._conn.fetchval(
             """UPDATE events SET name = $2, description = $3, venue = $4, start_at = $5,
-                   end_at = $6, price = $7, currency = $8, max_per_user = $9, updated_at = $10
+                   end_at = $6, price = $7, currency = $8, max_per_user = $9, updated_at = $10,
+                   sales_start_at = $11
                WHERE id = $1 RETURNING true""",
             event.id,
             event.name,
@@ -55,6 +56,7 @@ class PgEventsRepository:
             event.currency,
             event.max_per_user,
             event.updated_at,
+            event.sales_start_at,
         )
         return bool(updated)
 

@@ -19,6 +19,7 @@ from goticket.events.domain import (
     EventDraft,
     EventView,
     limit_errors,
+    sales_start_errors,
     schedule_errors,
 )
 from goticket.kit.errors import FieldError
@@ -64,13 +65,25 @@ class EventRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
         ]
         | None
     ) = None
+    sales_start_at: (
+        Annotated[
+            Timestamp,
+            msgspec.Meta(
+                description="On-sale time: bookings before it are 409 sales-not-started;"
+                " no restriction when absent"
+            ),
+        ]
+        | None
+    ) = None
 
     @classmethod
     def cross_field_errors(cls, valid: Mapping[str, Any]) -> list[FieldError]:
         """The rules spanning fields, over the fields that are valid on their own: a 422 lists
         these along with the single-field errors (``kit.bodies.collect_errors`` calls this)."""
-        return schedule_errors(valid.get("start_at"), valid.get("end_at")) + limit_errors(
-            valid.get("capacity"), valid.get("max_per_user")
+        return (
+            schedule_errors(valid.get("start_at"), valid.get("end_at"))
+            + limit_errors(valid.get("capacity"), valid.get("max_per_user"))
+            + sales_start_errors(valid.get("sales_start_at"))
         )
 
     def draft(self) -> EventDraft:
@@ -84,10 +97,13 @@ class EventRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
             venue=self.venue,
             currency=self.currency,
             max_per_user=self.max_per_user,
+            sales_start_at=self.sales_start_at,
         )
 
 
-class EventResponse(msgspec.Struct, rename="camel"):
+class EventResponse(msgspec.Struct, rename="camel", omit_defaults=True):
+    # omit_defaults: only the optional v2 fields have defaults; an event without them reads
+    # exactly as in v1 (no ``null`` member added).
     id: UUID
     organizer_id: UUID
     name: str
@@ -102,6 +118,7 @@ class EventResponse(msgspec.Struct, rename="camel"):
     available_spots: int
     created_at: datetime
     updated_at: datetime
+    sales_start_at: datetime | None = None
 
     @classmethod
     def of(cls, view: EventView) -> EventResponse:
@@ -121,6 +138,7 @@ class EventResponse(msgspec.Struct, rename="camel"):
             view.stock.available,
             e.created_at,
             e.updated_at,
+            e.sales_start_at,
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -83,6 +84,11 @@ class Problem(msgspec.Struct, omit_defaults=True):
         Annotated[int, _said("capacity-below-booked, event-has-bookings: the spots booked")]
         | UnsetType
     ) = UNSET
+    # Multi-word members are camelCase on the wire, like the bodies (no struct-wide rename:
+    # the RFC's own members and the one-word ones keep their names as they are).
+    sales_start_at: (
+        Annotated[datetime, _said("sales-not-started: when bookings open (RFC 3339)")] | UnsetType
+    ) = msgspec.field(default=UNSET, name="salesStartAt")
 
 
 _ENCODER = msgspec.json.Encoder()
