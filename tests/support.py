@@ -63,6 +63,14 @@ class Actor:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+# An event's members as v1 reads them (an event without the optional v2 fields has just these).
+_V1_EVENT_MEMBERS = (
+    "id organizerId name description venue startAt endAt price currency capacity maxPerUser"
+    " availableSpots createdAt updatedAt"
+)
+EVENT_FIELDS = set(_V1_EVENT_MEMBERS.split())
+
+
 def event_body(**overrides: Any) -> dict[str, Any]:
     start = datetime.now(UTC) + timedelta(days=30)
     body: dict[str, Any] = {

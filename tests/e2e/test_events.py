@@ -10,24 +10,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.support import Actor, Api, assert_problem, error_fields, event_body
+from tests.support import EVENT_FIELDS, Actor, Api, assert_problem, error_fields, event_body
 
-EVENT_FIELDS = {
-    "id",
-    "organizerId",
-    "name",
-    "description",
-    "venue",
-    "startAt",
-    "endAt",
-    "price",
-    "currency",
-    "capacity",
-    "maxPerUser",
-    "availableSpots",
-    "createdAt",
-    "updatedAt",
-}
 MALFORMED_IDS = [
     "nope",
     "123",

@@ -10,6 +10,7 @@ from typing import Any
 from uuid import uuid4
 
 import httpx
+import msgspec
 import pytest
 
 from goticket.config import Settings
@@ -507,6 +508,7 @@ async def test_openapi_request_schemas_match_the_contract(api: Api) -> None:
         "currency",
         "capacity",
         "maxPerUser",
+        "salesStartAt",
     }
     assert set(event["required"]) == {"name", "startAt", "endAt", "price", "capacity"}
     assert schema_of(("put", "/events/{}")) == event
@@ -532,6 +534,16 @@ async def test_openapi_documents_security_and_errors(api: Api) -> None:
     assert "409" in operations[("delete", "/events/{}")]["responses"]
     problem = operations[("post", "/events")]["responses"]["422"]["content"]
     assert PROBLEM_JSON in problem
+    # The on-sale time: documented in the event's response, and its 409 with its member.
+    book = operations[("post", "/events/{}/bookings")]
+    assert "sales-not-started" in book["description"]
+    conflict = _resolve(document, book["responses"]["409"]["content"][PROBLEM_JSON]["schema"])
+    assert "salesStartAt" in conflict["properties"]
+    assert "salesStartAt" not in conflict.get("required", [])
+    created = operations[("post", "/events")]["responses"]["201"]["content"]
+    event = _resolve(document, created["application/json"]["schema"])
+    assert "salesStartAt" in event["properties"]
+    assert "salesStartAt" not in event["required"]
 
 
 async def test_openapi_list_parameters(api: Api) -> None:
@@ -644,10 +656,15 @@ async def test_openapi_problem_schema_is_the_problem_model(api: Api) -> None:
     # One model renders the bodies and feeds the document: every member, none ever null.
     document = await _document(api)
     schema = document["components"]["schemas"]["Problem"]
-    assert set(schema["properties"]) == set(Problem.__struct_fields__)
+    # Named as on the wire: the one-word members as they are, the others camelCase.
+    wire_names = {f.encode_name for f in msgspec.structs.fields(Problem)}
+    assert set(schema["properties"]) == wire_names
+    assert {"type", "title", "status", "detail", "errors", "salesStartAt"} <= wire_names
     for member in ("available", "limit", "booked"):
         assert schema["properties"][member]["oneOf"] == [{"type": "integer"}], member
         assert schema["properties"][member]["description"], member
+    sales_start_at = schema["properties"]["salesStartAt"]["oneOf"]
+    assert sales_start_at == [{"type": "string", "format": "date-time"}]
     for (_, path), operation in _operations(document).items():
         for status, response in operation["responses"].items():
             if status.startswith(("4", "5")):

@@ -133,7 +133,11 @@ def booking_router(service: BookingService, booking: BookingAnswer, cursors: Cur
         """Book spots for an event. 201 only once the booking is durably committed.
 
         A retry with the same `Idempotency-Key` answers the first booking again; the key used
-        before for another event or quantity is a 422 (a rule of state, not of shape)."""
+        before for another event or quantity is a 422 (a rule of state, not of shape).
+
+        409 problems: `event-ended`; `sales-not-started` before the event's `salesStartAt`
+        (the problem carries `salesStartAt`); `per-user-limit` (with `limit`); `sold-out`
+        (with `available`), in that order."""
         # The plain ASGI route (``BookingAnswer.fast_route``, dispatched in front of Litestar)
         # answers almost every booking; this one takes what its pattern does not match (e.g. an
         # id without hyphens) and describes the route in the OpenAPI document (the header
