@@ -31,7 +31,8 @@ _SCENARIOS = [
     "every request is a transaction.",
     "- Each mode gets its own events and its own server start, then a short unreported "
     "warm-up. With `--compare-ref REF` the hot scenarios run once more, engine on, on the "
-    "code of git `REF` (a temporary worktree), against the same database, right before this "
+    "code of git `REF` (a temporary worktree), against the same database (or, when its "
+    "schema is older, a copy of it migrated down to its head), right before this "
     "checkout's engine-on run (whose hot scenarios come first); with `--compare-rounds N`, N "
     "times, alternating with extra hot runs of this checkout (`on*`), compared on the means.",
 ]

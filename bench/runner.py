@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import BenchFailure
-from bench.compare import ref_checkout
+from bench.compare import RefCheckout, ref_checkout, ref_database
 from bench.load import Inputs, Scenario, run_wrk, scenarios
 from bench.machine import git_revision, invocation, machine_info
 from bench.measure import measure
@@ -95,24 +95,30 @@ def jobs(options: Options) -> list[tuple[Mode, int]]:
     return [(mode, options.pool[mode]) for mode in options.modes]
 
 
-def run_all(options: Options, report: dict[str, Any], workdir: Path, ref_src: Path | None) -> None:
+def run_all(
+    options: Options, report: dict[str, Any], workdir: Path, ref: RefCheckout | None
+) -> None:
     plan = scenarios(options)
     if options.tune:  # the pool matters where connections wait: hot row, many events
         plan = [s for s in plan if s.kind in ("hot", "spread")]
-    with open_database(options) as db:
+    with open_database(options) as db, contextlib.ExitStack() as stack:
         report["machine"] = machine_info(db)
         print(f"database ready: PostgreSQL {report['machine']['postgresql']}", flush=True)
         organizer, users = create_users(db, options.users)
         secret = secrets.token_urlsafe(48)
         mint_tokens(users, secret, workdir / "tokens.txt")
         print(f"{len(users):,} users and their tokens ready", flush=True)
-        print(header(), flush=True)
         session = Session(db, organizer, secret, workdir, options, secrets.token_hex(4))
+        ref_session = session
+        if ref is not None:
+            ref_session = replace(session, db=stack.enter_context(ref_database(db, ref.head)))
+        print(header(), flush=True)
         runs: list[ModeRun] = report["runs"]
+        ref_src = ref.src if ref is not None else None
         for mode, pool in jobs(options):
             for run, scenarios_, src in schedule(mode, pool, plan, options, ref_src):
                 runs.append(run)
-                run_mode(run, scenarios_, session, src, len(runs))
+                run_mode(run, scenarios_, session if src is None else ref_session, src, len(runs))
 
 
 def schedule(
@@ -147,10 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="gtbench-"))
     try:
         with contextlib.ExitStack() as stack:
-            ref_src = None
+            ref = None
             if options.compare_ref and not options.tune:
-                ref_src = stack.enter_context(ref_checkout(options.compare_ref))
-            run_all(options, report, workdir, ref_src)
+                ref = stack.enter_context(ref_checkout(options.compare_ref))
+            run_all(options, report, workdir, ref)
         report["ok"] = True
     except BenchFailure as exc:
         failure = str(exc)
