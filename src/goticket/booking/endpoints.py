@@ -10,7 +10,6 @@ and they are left out of the OpenAPI document."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any, cast
@@ -23,13 +22,12 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from goticket.booking.schemas import BookingPage, BookingRequest, BookingResponse
 from goticket.booking.service import BookingService
 from goticket.kit.asgi import (
-    ASGIApp,
     FastRouter,
     Receive,
     Scope,
     first_header,
-    plain_handler,
     read_body,
+    uuid_route,
 )
 from goticket.kit.bearer import bearer_principal, principal_of
 from goticket.kit.bodies import decode_json
@@ -41,9 +39,6 @@ from goticket.kit.tokens import TokenCodec
 
 AnyRequest = Request[Any, Any, Any]
 BOOK_TEMPLATE = "/events/{event_id}/bookings"
-_BOOK_PATH = re.compile(
-    r"/events/([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})/bookings"
-)
 _ENCODER = msgspec.json.Encoder()
 MINE = "my-bookings"
 OF_EVENT = "event-bookings"
@@ -72,24 +67,13 @@ class BookingAnswer:
         )
 
     def fast_route(self) -> FastRouter:
-        """Routes the canonical form of the path to a plain ASGI handler; anything else goes
+        """The canonical form of the path on a plain ASGI handler; any other spelling goes
         through the framework's route (which answers the same, by calling ``answer`` too)."""
 
-        def route(scope: Scope) -> ASGIApp | None:
-            if scope["method"] != "POST":
-                return None
-            match = _BOOK_PATH.fullmatch(scope["path"])
-            if match is None:
-                return None
-            scope["path_template"] = BOOK_TEMPLATE
-            event_id = UUID(match.group(1))
+        async def book(event_id: UUID, scope: Scope, receive: Receive) -> Reply:
+            return await self.answer(scope, event_id, partial(read_body, receive))
 
-            async def book(scope: Scope, receive: Receive) -> Reply:
-                return await self.answer(scope, event_id, partial(read_body, receive))
-
-            return plain_handler(book)
-
-        return route
+        return uuid_route("POST", BOOK_TEMPLATE, book)
 
 
 def booking_router(service: BookingService, booking: BookingAnswer, cursors: CursorCodec) -> Router:

@@ -14,16 +14,18 @@ from goticket.events.domain import UNREPRESENTABLE, ensure_can_create, represent
 from goticket.events.reads import CURSOR_KIND, EventReads, PageQuery
 from goticket.events.schemas import EventPage, EventRequest, EventResponse
 from goticket.events.service import EventService
-from goticket.kit.asgi import Scope, first_header
+from goticket.kit.asgi import FastRouter, Receive, Scope, first_header, uuid_route
 from goticket.kit.bearer import principal_of
 from goticket.kit.bodies import read_json
 from goticket.kit.errors import InvalidInput
 from goticket.kit.openapi import CURSOR, body, conditional, errors, links, timestamp_query
 from goticket.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, CursorCodec
+from goticket.kit.problems import Reply
 from goticket.kit.routes import with_options
 
 AnyRequest = Request[Any, Any, Any]
 IF_NONE_MATCH = b"if-none-match"
+EVENT_TEMPLATE = "/events/{event_id}"
 _AWARE = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
@@ -40,6 +42,17 @@ def parse_timestamp(field: str, value: str | None) -> datetime | None:
     if not representable(instant):
         raise InvalidInput.single(field, UNREPRESENTABLE)
     return instant
+
+
+def event_fast_route(reads: EventReads) -> FastRouter:
+    """``GET /events/{id}``, the page every fan reloads, on a plain ASGI handler (the canonical
+    spelling of the id; any other goes to ``get_event`` below). Plumbing only: both call
+    ``EventReads.event``, the one implementation."""
+
+    async def read(event_id: UUID, scope: Scope, _: Receive) -> Reply:
+        return await reads.event(event_id, first_header(scope, IF_NONE_MATCH))
+
+    return uuid_route("GET", EVENT_TEMPLATE, read)
 
 
 def events_router(service: EventService, reads: EventReads, cursors: CursorCodec) -> Router:

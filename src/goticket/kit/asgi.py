@@ -11,6 +11,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, cast
+from uuid import UUID
 
 from litestar import Litestar
 
@@ -39,6 +40,7 @@ FastRouter = Callable[[Scope], ASGIApp | None]
 log = get_logger("goticket.http")
 
 _REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
+_UUID = "([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
 
 
 class ClientGone(Exception):
@@ -71,10 +73,15 @@ async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes:
 
 
 async def send_reply(send: Send, reply: Reply) -> None:
-    raw = [
-        (b"content-type", reply.media_type.encode()),
-        (b"content-length", str(len(reply.body)).encode()),
-    ]
+    raw = (
+        # No content: no media type and no length (a 304's would describe the 200's body).
+        []
+        if reply.status in (204, 304)
+        else [
+            (b"content-type", reply.media_type.encode()),
+            (b"content-length", str(len(reply.body)).encode()),
+        ]
+    )
     raw += [(k.lower().encode(), v.encode("latin-1")) for k, v in reply.headers.items()]
     await send({"type": "http.response.start", "status": reply.status, "headers": raw})
     await send({"type": "http.response.body", "body": reply.body})
@@ -94,6 +101,43 @@ def plain_handler(answer: Callable[[Scope, Receive], Awaitable[Reply]]) -> ASGIA
         await send_reply(send, reply)
 
     return handle
+
+
+def uuid_route(
+    method: str, template: str, answer: Callable[[UUID, Scope, Receive], Awaitable[Reply]]
+) -> FastRouter:
+    """A plain ASGI route: ``method`` on ``template`` (one ``{name}`` segment, an id in its
+    canonical spelling; every other spelling goes to the framework's route, which calls the
+    same ``answer``). It records the template for the request log and the metrics."""
+    prefix, _, rest = template.partition("{")
+    pattern = re.compile(re.escape(prefix) + _UUID + re.escape(rest.partition("}")[2]))
+
+    def route(scope: Scope) -> ASGIApp | None:
+        if scope["method"] != method:
+            return None
+        match = pattern.fullmatch(scope["path"])
+        if match is None:
+            return None
+        scope["path_template"] = template
+        key = UUID(match.group(1))
+
+        async def handle(scope: Scope, receive: Receive) -> Reply:
+            return await answer(key, scope, receive)
+
+        return plain_handler(handle)
+
+    return route
+
+
+def first_of(*routers: FastRouter) -> FastRouter:
+    def route(scope: Scope) -> ASGIApp | None:
+        for router in routers:
+            handler = router(scope)
+            if handler is not None:
+                return handler
+        return None
+
+    return route
 
 
 class RequestContext:
