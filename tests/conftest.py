@@ -144,3 +144,13 @@ async def api_in_mode(
     transport = httpx.ASGITransport(app=app_in_mode)
     async with httpx.AsyncClient(transport=transport, base_url="http://goticket.test") as http:
         yield Api(http, settings, database_url)
+
+
+@pytest.fixture
+async def framework_only(app: RequestContext) -> AsyncIterator[httpx.AsyncClient]:
+    """The same running app without its plain ASGI routes: every request goes to Litestar (the
+    fast-path tests compare the two answer for answer)."""
+    plain = RequestContext(app.litestar)
+    transport = httpx.ASGITransport(app=plain)
+    async with httpx.AsyncClient(transport=transport, base_url="http://goticket.test") as http:
+        yield http

@@ -5,7 +5,7 @@ handler and once through the framework alone, on twin events, and the answers ar
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, cast
 
 import httpx
@@ -17,15 +17,6 @@ from tests.support import Actor, Api
 TOKEN = "Bearer {token}"
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT[0-9:.]+(Z|[+-]\d\d:\d\d)")
-
-
-@pytest.fixture
-async def framework_only(app: RequestContext) -> AsyncIterator[httpx.AsyncClient]:
-    """The same running app without the fast handler: every request goes to Litestar."""
-    plain = RequestContext(app.litestar)
-    transport = httpx.ASGITransport(app=plain)
-    async with httpx.AsyncClient(transport=transport, base_url="http://goticket.test") as http:
-        yield http
 
 
 def _shape(response: httpx.Response, names: dict[str, str]) -> tuple[Any, ...]:

@@ -4,24 +4,14 @@ nothing, so both clients read the same event and the answers must be equal."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from goticket.kit.asgi import RequestContext
 from tests.support import Api
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
-
-
-@pytest.fixture
-async def framework_only(app: RequestContext) -> AsyncIterator[httpx.AsyncClient]:
-    plain = RequestContext(app.litestar)
-    transport = httpx.ASGITransport(app=plain)
-    async with httpx.AsyncClient(transport=transport, base_url="http://goticket.test") as http:
-        yield http
 
 
 def _shape(response: httpx.Response) -> tuple[Any, ...]:
