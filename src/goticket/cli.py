@@ -30,7 +30,7 @@ from goticket.kit.logging import configure_logging, get_logger
 from goticket.kit.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from goticket.kit.migrate import upgrade
 from goticket.tickets.domain import InvalidTicketCode, PublicKey, b64url, verify_code
-from goticket.tickets.keyring import ENV_NAME, KeyRingFile, new_ring, parse_variable
+from goticket.tickets.keyring import ENV_NAME, KeyRing, KeyRingFile, new_ring, parse_variable
 from goticket.tickets.service import TicketSigning
 from goticket.tickets.signing import BadKey, public_keys_from_jwks
 
@@ -177,18 +177,26 @@ async def _create_user(
 
 @contextmanager
 def usable_keys() -> Iterator[None]:
-    """Unusable signing keys (a bad variable or key ring file) are one line on stderr, exit 2."""
+    """Unusable signing keys (a bad variable, a key ring file that is broken or cannot be read)
+    are one line on stderr, exit 2 (for ``verify``, exit 1 means an invalid code)."""
     try:
         yield
-    except BadKey as exc:
+    except (BadKey, OSError) as exc:
         print(f"error: ticket signing keys: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
 
 
 def local_signing(settings: Settings) -> TicketSigning:
-    """The signing keys this machine serves with."""
+    """The signing keys this machine serves with (``serve`` makes the key ring if none)."""
     with usable_keys():
         return ticket_signing(settings, SystemClock())
+
+
+def existing_signing(settings: Settings) -> TicketSigning:
+    """The keys of this machine's key ring or variable; none are made here (a ring made from
+    the wrong folder would print keys no server uses, and sign codes none accepts)."""
+    ring = _local_ring(settings)
+    return TicketSigning(ring.current, list(ring.public_keys().values()))
 
 
 @tickets.command("rotate-key")
@@ -216,7 +224,7 @@ def new_key() -> None:
 @tickets.command("keys")
 def public_keys() -> None:
     """Print the public keys (the JWK Set the API serves at /.well-known/goticket-keys.json)."""
-    print(json.dumps({"keys": local_signing(load_settings()).public_jwks()}, indent=2))
+    print(json.dumps({"keys": existing_signing(load_settings()).public_jwks()}, indent=2))
 
 
 @tickets.command("sign")
@@ -225,7 +233,7 @@ def sign(
     event: Annotated[UUID, typer.Option(help="Event id (eid)")],
 ) -> None:
     """Print a code for a ticket id and an event id, signed with the current key."""
-    print(local_signing(load_settings()).issue(ticket, event))
+    print(existing_signing(load_settings()).issue(ticket, event))
 
 
 @tickets.command("verify")
@@ -237,7 +245,9 @@ def verify(
 ) -> None:
     """Verify a code offline: print its payload (exit 0), or why it is invalid (exit 1).
     Exit 2: no usable keys."""
-    published = _keys_file(keys) if keys is not None else _local_keys(load_settings())
+    published = (
+        _keys_file(keys) if keys is not None else dict(_local_ring(load_settings()).public_keys())
+    )
     try:
         claims = verify_code(code, published)
     except InvalidTicketCode as exc:
@@ -254,18 +264,20 @@ def _keys_file(path: Path) -> dict[str, PublicKey]:
         raise typer.Exit(2) from None
 
 
-def _local_keys(settings: Settings) -> dict[str, PublicKey]:
+def _local_ring(settings: Settings) -> KeyRing:
     configured = settings.ticket_signing_key
     with usable_keys():
         if configured is not None:
-            ring = parse_variable(configured.get_secret_value())
-        else:
-            found = KeyRingFile(settings.data_dir).existing()
-            if found is None:
-                print(f"error: no key ring in {settings.data_dir}; use --keys", file=sys.stderr)
-                raise typer.Exit(2)
-            ring = found
-    return dict(ring.public_keys())
+            return parse_variable(configured.get_secret_value())
+        found = KeyRingFile(settings.data_dir).existing()
+    if found is None:
+        print(
+            f"error: no key ring in {settings.data_dir} (goticket serve or goticket tickets "
+            "rotate-key makes one; verify also takes --keys)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
+    return found
 
 
 def main() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
 
 import pytest
 
+from goticket.tickets.keyring import KeyRingFile
 from tests.e2e.test_process import environment, run_cli
 
 pytestmark = pytest.mark.slow
@@ -24,6 +26,11 @@ def test_sign_then_verify_offline_with_the_published_keys_across_a_rotation(
         return done.returncode, done.stdout.strip()
 
     ticket, event = str(uuid4()), str(uuid4())
+    status, _ = cli("sign", "--ticket", ticket, "--event", event)
+    assert status == 2  # no key ring here yet: none is made behind the caller's back
+    assert not (tmp_path / "data").exists()
+    # The key ring as ``goticket serve`` makes it at its start.
+    KeyRingFile(tmp_path / "data").load_or_create(datetime.now(UTC))
     status, code = cli("sign", "--ticket", ticket, "--event", event)
     assert status == 0, code
     assert stat.S_IMODE((tmp_path / "data" / "ticket-keys.json").stat().st_mode) == 0o600
@@ -78,6 +85,12 @@ def test_verify_without_usable_keys_exits_2(tmp_path: Path) -> None:
         broken = run_cli("tickets", *command, env=env, cwd=tmp_path)
         assert broken.returncode == 2, command
         assert broken.stderr.startswith("error: ticket signing keys: unreadable key ring")
+    # A ring that cannot be read at all: exit 2 ("no usable keys"), never 1 ("invalid code").
+    (tmp_path / "data" / "ticket-keys.json").unlink()
+    (tmp_path / "data" / "ticket-keys.json").mkdir()
+    unreadable = run_cli("tickets", "verify", "GT1.a.b", env=env, cwd=tmp_path)
+    assert unreadable.returncode == 2
+    assert unreadable.stderr.startswith("error: ticket signing keys:")
 
 
 def test_a_configured_key_signs_and_rotation_is_refused(tmp_path: Path) -> None:
@@ -113,5 +126,5 @@ def test_a_new_key_for_the_variable_signs_and_a_bad_variable_stops_every_command
     for command in (["tickets", "keys"], ["serve", "--port", "1"]):
         refused = run_cli(*command, env=bad, cwd=tmp_path, timeout=60)
         assert refused.returncode == 2, refused.stderr
-        assert refused.stderr.startswith("error: ticket signing keys: key id 'a b'")
+        assert refused.stderr.startswith("error: ticket signing keys: a key id is not 1..32")
         assert seed not in refused.stderr + refused.stdout

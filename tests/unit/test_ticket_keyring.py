@@ -105,8 +105,20 @@ def test_a_configured_ring_wins_and_writes_nothing(tmp_path: Path) -> None:
         f"k 1:{SEED_A}",
         f"k1:{SEED_A},k1:{SEED_B}",
         f"k1:{SEED_A},",
+        f"{SEED_A}:k1",
+        f"k1:{SEED_B},{SEED_A}:k2",
     ],
-    ids=["empty", "no kid", "padded", "31 bytes", "bad kid", "kid twice", "trailing comma"],
+    ids=[
+        "empty",
+        "no kid",
+        "padded",
+        "31 bytes",
+        "bad kid",
+        "kid twice",
+        "trailing comma",
+        "seed:kid, the wrong way round",
+        "the wrong way round, second",
+    ],
 )
 def test_a_bad_variable_is_refused_without_showing_the_key(value: str) -> None:
     with pytest.raises(BadKey) as refused:

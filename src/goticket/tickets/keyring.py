@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from goticket.kit.files import create_once, replace_whole
-from goticket.tickets.domain import b64url, from_b64url
+from goticket.tickets.domain import KID_PATTERN, b64url, from_b64url
 from goticket.tickets.signing import BadKey, Ed25519Public, Ed25519Signing
 
 FILE_NAME = "ticket-keys.json"
@@ -68,6 +68,9 @@ def _new_kid(taken: Mapping[str, Any]) -> str:
 
 
 def _seed(kid: str, text: object) -> Ed25519Signing:
+    if not KID_PATTERN.fullmatch(kid):
+        # Never echoed: written the wrong way round (seed:kid), the "kid" is the secret.
+        raise BadKey("a key id is not 1..32 of A-Z a-z 0-9 _ - (the form is kid:seed)")
     seed = from_b64url(text) if isinstance(text, str) else None
     if seed is None:
         raise BadKey(f"key {kid!r} is not base64url")

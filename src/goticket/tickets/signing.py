@@ -48,7 +48,8 @@ class Ed25519Signing:
     @classmethod
     def from_seed(cls, kid: str, seed: bytes) -> Ed25519Signing:
         if not KID_PATTERN.fullmatch(kid):
-            raise BadKey(f"key id {kid!r} is not 1..32 of A-Z a-z 0-9 _ -")
+            # Never echoed: written the wrong way round (seed:kid), the "kid" is the secret.
+            raise BadKey("a key id is not 1..32 of A-Z a-z 0-9 _ - (the form is kid:seed)")
         if len(seed) != SEED_BYTES:
             raise BadKey(f"key {kid!r} is not {SEED_BYTES} bytes")
         return cls(kid, Ed25519PrivateKey.from_private_bytes(seed))
