@@ -47,7 +47,7 @@ from goticket.kit.problems import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from goticket.kit.runtime import settle_heap
 from goticket.kit.tokens import TokenCodec
 from goticket.tickets.endpoints import tickets_router
-from goticket.tickets.keyring import resolve_ring
+from goticket.tickets.keyring import KeyRing, resolve_ring
 from goticket.tickets.service import TicketSigning
 
 API_DESCRIPTION = """GoTicket sells tickets and never oversells.
@@ -103,13 +103,19 @@ def account_service(
     return AccountService(partial(PgAccountsUnitOfWork, database), hasher, tokens, clock)
 
 
+def ticket_keys(settings: Settings) -> str | None:
+    """``GOTICKET_TICKET_SIGNING_KEY``, if set (else the data folder's key ring is used)."""
+    configured = settings.ticket_signing_key
+    return configured.get_secret_value() if configured is not None else None
+
+
+def signing_from(ring: KeyRing) -> TicketSigning:
+    return TicketSigning(ring.current, list(ring.public_keys().values()))
+
+
 def ticket_signing(settings: Settings, clock: Clock) -> TicketSigning:
     """The keys that sign ticket codes (``tickets.signing.BadKey`` when configured wrong)."""
-    configured = settings.ticket_signing_key
-    ring = resolve_ring(
-        settings.data_dir, configured.get_secret_value() if configured else None, clock.now()
-    )
-    return TicketSigning(ring.current, list(ring.public_keys().values()))
+    return signing_from(resolve_ring(settings.data_dir, ticket_keys(settings), clock.now()))
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestContext:

@@ -19,7 +19,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from goticket.accounts.domain import User
-from goticket.app import account_service, ticket_signing, token_codec
+from goticket.app import account_service, signing_from, ticket_keys, ticket_signing, token_codec
 from goticket.config import Settings, describe
 from goticket.kit.auth import Role
 from goticket.kit.clock import SystemClock
@@ -30,7 +30,7 @@ from goticket.kit.logging import configure_logging, get_logger
 from goticket.kit.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 from goticket.kit.migrate import upgrade
 from goticket.tickets.domain import InvalidTicketCode, PublicKey, b64url, verify_code
-from goticket.tickets.keyring import ENV_NAME, KeyRing, KeyRingFile, new_ring, parse_variable
+from goticket.tickets.keyring import ENV_NAME, KeyRing, KeyRingFile, existing_ring, new_ring
 from goticket.tickets.service import TicketSigning
 from goticket.tickets.signing import BadKey, public_keys_from_jwks
 
@@ -195,8 +195,7 @@ def local_signing(settings: Settings) -> TicketSigning:
 def existing_signing(settings: Settings) -> TicketSigning:
     """The keys of this machine's key ring or variable; none are made here (a ring made from
     the wrong folder would print keys no server uses, and sign codes none accepts)."""
-    ring = _local_ring(settings)
-    return TicketSigning(ring.current, list(ring.public_keys().values()))
+    return signing_from(_local_ring(settings))
 
 
 @tickets.command("rotate-key")
@@ -265,11 +264,8 @@ def _keys_file(path: Path) -> dict[str, PublicKey]:
 
 
 def _local_ring(settings: Settings) -> KeyRing:
-    configured = settings.ticket_signing_key
     with usable_keys():
-        if configured is not None:
-            return parse_variable(configured.get_secret_value())
-        found = KeyRingFile(settings.data_dir).existing()
+        found = existing_ring(settings.data_dir, ticket_keys(settings))
     if found is None:
         print(
             f"error: no key ring in {settings.data_dir} (goticket serve or goticket tickets "

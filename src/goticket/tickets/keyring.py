@@ -137,8 +137,13 @@ class KeyRingFile:
             os.close(fd)
 
 
-def resolve_ring(data_dir: Path, configured: str | None, now: datetime) -> KeyRing:
-    """The configured ring, else the data folder's (created on first use)."""
+def existing_ring(data_dir: Path, configured: str | None) -> KeyRing | None:
+    """The configured ring, else the data folder's if there is one (none is made here)."""
     if configured is not None:
         return parse_variable(configured)
-    return KeyRingFile(data_dir).load_or_create(now)
+    return KeyRingFile(data_dir).existing()
+
+
+def resolve_ring(data_dir: Path, configured: str | None, now: datetime) -> KeyRing:
+    """The configured ring, else the data folder's (created on first use)."""
+    return existing_ring(data_dir, configured) or KeyRingFile(data_dir).load_or_create(now)
