@@ -84,10 +84,8 @@ class EventReads:
         """The event as this process holds it, if younger than the bound (no load, no use):
         what the booking path checks the sale window against without a query. An edit drops it
         (the notification), so it is that fresh; ``None`` when not held or not found."""
-        entry = self._events.peek(event_id)
-        if entry is None or self._events.now() - entry.born >= self._max_age:
-            return None
-        return entry.source if isinstance(entry.source, EventView) else None
+        entry = self._events.fresh(event_id)
+        return entry.source if entry is not None and isinstance(entry.source, EventView) else None
 
     async def refresh(self) -> None:
         """Check every event read lately against the database in one snapshot (two queries for

@@ -171,6 +171,13 @@ class ResponseCache(Generic[K]):
         """The entry held for ``key``, however old, without counting as a use."""
         return self._entries.get(key)
 
+    def fresh(self, key: K) -> Cached | None:
+        """The entry held for ``key`` if ``get`` would serve it (younger than ``max_age``),
+        without counting as a use and without loading."""
+        entry = self._entries.get(key)
+        young = entry is not None and self._clock() - entry.born < self._max_age
+        return entry if young else None
+
     def put(self, key: K, fresh: Fresh, born: float) -> None:
         """Replace what is held for ``key`` by what its owner read at ``born`` (a batch check of
         many keys, instead of a load per key). Ignored unless an entry older than that is held:

@@ -80,7 +80,7 @@ def errors(*statuses: int, with_body: bool = True) -> dict[int, ResponseSpec]:
 
 
 def conditional() -> dict[str, Any]:
-    """For a GET answered by ``kit.cache.conditional_reply``: documents ``If-None-Match``, the
+    """For a GET answered by ``kit.cache.conditional``: documents ``If-None-Match``, the
     304 and the caching headers (Litestar cannot put headers on an extra response)."""
     return {"conditional": True}
 
