@@ -70,12 +70,10 @@ class EventService:
         return EventView(event, Stock(draft.capacity, draft.capacity))
 
     async def get(self, event_id: UUID) -> EventView:
-        async with self._uow(readonly=True) as uow:
-            event = await uow.events.get(event_id)
-            counts = (await uow.inventory.counts([event_id])).get(event_id)
-        if event is None or counts is None:
+        view = (await self.get_many([event_id])).get(event_id)
+        if view is None:
             raise EventNotFound("no such event")
-        return EventView(event, Stock(*counts))
+        return view
 
     async def get_many(self, event_ids: list[UUID]) -> dict[UUID, EventView]:
         """The events that exist among ``event_ids``, with their stock, in two queries."""
