@@ -23,13 +23,11 @@ CONTENT_SECURITY_POLICY = (
 _HEADERS = {"Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Content-Type-Options": "nosniff"}
 
 # Only these names are served (no directory listing, no path from the request touches the disk).
+_DIST = Path(str(swagger_ui_path))
 _ASSETS: dict[str, tuple[Path, str]] = {
-    "swagger-ui.css": (Path(str(swagger_ui_path)) / "swagger-ui.css", "text/css"),
-    "swagger-ui-bundle.js": (
-        Path(str(swagger_ui_path)) / "swagger-ui-bundle.js",
-        "text/javascript",
-    ),
-    "favicon-32x32.png": (Path(str(swagger_ui_path)) / "favicon-32x32.png", "image/png"),
+    "swagger-ui.css": (_DIST / "swagger-ui.css", "text/css"),
+    "swagger-ui-bundle.js": (_DIST / "swagger-ui-bundle.js", "text/javascript"),
+    "favicon-32x32.png": (_DIST / "favicon-32x32.png", "image/png"),
     "swagger-init.js": (Path(__file__).parent / "docs" / "swagger-init.js", "text/javascript"),
 }
 
