@@ -3,6 +3,7 @@ migrations; every test that touches it starts from empty tables."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -72,12 +73,29 @@ async def app(settings: Settings) -> AsyncIterator[RequestContext]:
         yield application
 
 
+async def _empty_tables(connection: asyncpg.Connection[Any]) -> None:
+    """TRUNCATE, retried when it deadlocks with a read cache's refresh still running from a test.
+
+    The session apps keep refreshing their read caches in the background: a refresh reads events,
+    then inventory, in one transaction, while TRUNCATE locks the tables in its own order, so the
+    two can deadlock and PostgreSQL aborts one of them (CI saw it abort the TRUNCATE once).
+    """
+    for attempt in range(5):
+        try:
+            await connection.execute(f"TRUNCATE {TABLES} CASCADE")
+            return
+        except asyncpg.DeadlockDetectedError:
+            if attempt == 4:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+
+
 @pytest.fixture
 async def db(database_url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
     """A direct connection for assertions; the tables are emptied before each test."""
     connection: asyncpg.Connection[Any] = await asyncpg.connect(database_url)
     try:
-        await connection.execute(f"TRUNCATE {TABLES} CASCADE")
+        await _empty_tables(connection)
         yield connection
     finally:
         await connection.close()
