@@ -70,7 +70,7 @@ async def test_keys_are_found_per_user_and_case_sensitively(world: World) -> Non
         }
 
 
-async def test_confirmed_quantities_count_only_confirmed_bookings(world: World) -> None:
+async def test_active_quantities_count_only_confirmed_bookings(world: World) -> None:
     event, elsewhere = await add_event(world), await add_event(world)
     ada, bob, cy = await add_user(world), await add_user(world), await add_user(world)
     await add_bookings(
@@ -83,7 +83,7 @@ async def test_confirmed_quantities_count_only_confirmed_bookings(world: World) 
     )
     pairs = [(event.id, ada.id), (elsewhere.id, ada.id), (event.id, bob.id), (event.id, cy.id)]
     async with world.booking(readonly=True) as uow:
-        assert await uow.bookings.confirmed_quantities(pairs) == {
+        assert await uow.bookings.active_quantities(pairs) == {
             (event.id, ada.id): 5,
             (elsewhere.id, ada.id): 5,
         }

@@ -32,7 +32,7 @@ async def add_one(repo: PgBookingsRepository, booking: Booking) -> bool:
 
 
 async def held(repo: PgBookingsRepository, event_id: uuid.UUID, user_id: uuid.UUID) -> int:
-    return (await repo.confirmed_quantities([(event_id, user_id)])).get((event_id, user_id), 0)
+    return (await repo.active_quantities([(event_id, user_id)])).get((event_id, user_id), 0)
 
 
 async def add_user(db: DB) -> UUID:

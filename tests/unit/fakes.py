@@ -292,14 +292,14 @@ class FakeBookingsRepository:
         return sum(
             b.quantity
             for b in self.rows.values()
-            if b.event_id == event_id and b.user_id == user_id and b.is_confirmed
+            if b.event_id == event_id and b.user_id == user_id and b.is_active
         )
 
     async def by_keys(self, slots: Sequence[tuple[UUID, str]]) -> dict[tuple[UUID, str], Booking]:
         found = {slot: await self.by_key(*slot) for slot in slots}
         return {slot: booking for slot, booking in found.items() if booking is not None}
 
-    async def confirmed_quantities(
+    async def active_quantities(
         self, pairs: Sequence[tuple[UUID, UUID]]
     ) -> dict[tuple[UUID, UUID], int]:
         held = {pair: await self.confirmed_quantity(*pair) for pair in pairs}

@@ -94,7 +94,7 @@ def test_check_on_sale_at_the_boundary(now: datetime, ended: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("max_per_user", "user_confirmed", "quantity", "available", "outcome"),
+    ("max_per_user", "user_active", "quantity", "available", "outcome"),
     [
         # no per-user limit: only availability counts
         (None, 0, 1, 1, None),
@@ -115,7 +115,7 @@ def test_check_on_sale_at_the_boundary(now: datetime, ended: bool) -> None:
 )
 def test_check_allocation(
     max_per_user: int | None,
-    user_confirmed: int,
+    user_active: int,
     quantity: int,
     available: int,
     outcome: type[Exception] | None,
@@ -123,15 +123,15 @@ def test_check_allocation(
     terms = make_terms(max_per_user=max_per_user)
     request = make_request(quantity=quantity)
     if outcome is None:
-        check_allocation(terms, request, available=available, user_confirmed=user_confirmed)
+        check_allocation(terms, request, available=available, user_active=user_active)
     else:
         with pytest.raises(outcome):
-            check_allocation(terms, request, available=available, user_confirmed=user_confirmed)
+            check_allocation(terms, request, available=available, user_active=user_active)
 
 
 def test_sold_out_tells_how_many_are_left() -> None:
     with pytest.raises(SoldOut) as caught:
-        check_allocation(make_terms(), make_request(quantity=3), available=2, user_confirmed=0)
+        check_allocation(make_terms(), make_request(quantity=3), available=2, user_active=0)
     assert caught.value.extra == {"available": 2}
     assert caught.value.code == "sold-out"
     assert "2" in caught.value.detail
@@ -140,7 +140,7 @@ def test_sold_out_tells_how_many_are_left() -> None:
 def test_per_user_limit_tells_the_limit() -> None:
     with pytest.raises(PerUserLimitExceeded) as caught:
         check_allocation(
-            make_terms(max_per_user=2), make_request(quantity=2), available=9, user_confirmed=1
+            make_terms(max_per_user=2), make_request(quantity=2), available=9, user_active=1
         )
     assert caught.value.extra == {"limit": 2}
     assert caught.value.code == "per-user-limit"
@@ -188,6 +188,7 @@ def test_new_booking() -> None:
         request_hash=request.request_hash,
         created_at=NOW,
         updated_at=NOW,
+        confirmed_at=NOW,
     )
     assert booking.is_confirmed
 

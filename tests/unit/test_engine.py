@@ -122,7 +122,7 @@ class FakeWriter:
                 BookingTerms(event_id, uuid.uuid4(), NOW + timedelta(days=1), 100, "EUR", None),
                 requests,
                 available=available,
-                user_confirmed=held,
+                user_active=held,
                 existing=self.keyed,
                 now=NOW,
                 new_id=uuid.uuid4,

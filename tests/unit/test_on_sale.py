@@ -63,7 +63,7 @@ def decide(
         event_terms,
         [BookRequest(EVENT_ID, USER_ID, 1, key)],
         available=available,
-        user_confirmed={USER_ID: held},
+        user_active={USER_ID: held},
         existing=existing or {},
         now=NOW,
         new_id=lambda: uuid.UUID(int=next(counter)),

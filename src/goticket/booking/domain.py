@@ -6,7 +6,7 @@ import enum
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar, Protocol
 from uuid import UUID
 
@@ -113,8 +113,20 @@ class IdempotencyKeyReused(InvalidInput):
 
 
 class BookingStatus(enum.StrEnum):
+    PENDING = "pending"  # a hold: its spots are taken, awaiting payment until ``expires_at``
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+ACTIVE = (BookingStatus.PENDING, BookingStatus.CONFIRMED)  # the statuses that hold spots
+
+
+class PaymentStatus(enum.StrEnum):
+    REQUIRES_PAYMENT = "requires_payment"
+    FAILED = "failed"
+    SUCCEEDED = "succeeded"
+    REFUNDED = "refunded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +140,8 @@ class BookingTerms:
     currency: str
     max_per_user: int | None
     sales_start_at: datetime | None = None
+    # How long a hold lasts on a ``checkout: "payment"`` event; None: instant checkout.
+    hold_seconds: int | None = None
 
 
 class TermsReader(Protocol):
@@ -164,13 +178,44 @@ class Booking:
     request_hash: str | None
     created_at: datetime
     updated_at: datetime
+    expires_at: datetime | None = None  # a hold's deadline, kept once it is decided
+    confirmed_at: datetime | None = None  # its tickets exist from then on
+    payment_id: UUID | None = None  # a hold's payment (none: instant checkout)
+    payment_provider: str | None = None
+    payment_status: PaymentStatus | None = None
 
     @property
     def is_confirmed(self) -> bool:
         return self.status is BookingStatus.CONFIRMED
 
+    @property
+    def is_active(self) -> bool:
+        """It holds spots: pending (a hold) or confirmed."""
+        return self.status in ACTIVE
+
+    @property
+    def is_paid(self) -> bool:
+        return self.payment_status is PaymentStatus.SUCCEEDED
+
     def cancelled(self, now: datetime) -> Booking:
-        return replace(self, status=BookingStatus.CANCELLED, updated_at=now)
+        """Cancelled by its owner, organizer or an admin: a paid booking is refunded."""
+        return replace(
+            self,
+            status=BookingStatus.CANCELLED,
+            payment_status=PaymentStatus.REFUNDED if self.is_paid else self.payment_status,
+            updated_at=now,
+        )
+
+    def expired(self, now: datetime) -> Booking:
+        return replace(self, status=BookingStatus.EXPIRED, updated_at=now)
+
+    def is_due(self, now: datetime) -> bool:
+        """A hold past its deadline, to be expired by the sweeper."""
+        return (
+            self.status is BookingStatus.PENDING
+            and self.expires_at is not None
+            and self.expires_at <= now
+        )
 
 
 def check_quantity(quantity: int) -> None:
@@ -192,13 +237,13 @@ def check_on_sale(terms: BookingTerms, now: datetime) -> None:
 
 
 def check_allocation(
-    terms: BookingTerms, request: BookRequest, *, available: int, user_confirmed: int
+    terms: BookingTerms, request: BookRequest, *, available: int, user_active: int
 ) -> None:
     """Decide one request against the locked inventory; raise when it cannot be granted."""
-    if terms.max_per_user is not None and user_confirmed + request.quantity > terms.max_per_user:
+    if terms.max_per_user is not None and user_active + request.quantity > terms.max_per_user:
         raise PerUserLimitExceeded(
             f"at most {terms.max_per_user} spots per person for this event;"
-            f" you already hold {user_confirmed}",
+            f" you already hold {user_active}",
             limit=terms.max_per_user,
         )
     if request.quantity > available:
@@ -213,9 +258,16 @@ def replay(existing: Booking, request: BookRequest) -> Booking:
 
 
 def new_booking(
-    booking_id: UUID, request: BookRequest, terms: BookingTerms, now: datetime
+    booking_id: UUID,
+    request: BookRequest,
+    terms: BookingTerms,
+    now: datetime,
+    *,
+    payment_provider: str = "fake",
 ) -> Booking:
-    return Booking(
+    """A confirmed booking, or on a payment event a hold with its payment (same id space: the
+    payment's id is the booking's, so a hold costs no second id and no second row)."""
+    common = Booking(
         id=booking_id,
         event_id=request.event_id,
         user_id=request.user_id,
@@ -227,7 +279,88 @@ def new_booking(
         request_hash=request.request_hash,
         created_at=now,
         updated_at=now,
+        confirmed_at=now,
     )
+    if terms.hold_seconds is None:
+        return common
+    return replace(
+        common,
+        status=BookingStatus.PENDING,
+        confirmed_at=None,
+        expires_at=now + timedelta(seconds=terms.hold_seconds),
+        payment_id=booking_id,
+        payment_provider=payment_provider,
+        payment_status=PaymentStatus.REQUIRES_PAYMENT,
+    )
+
+
+class SettlementAction(enum.Enum):
+    NOTHING = "nothing"  # already decided (a duplicate notice) or not this booking's business
+    CONFIRM = "confirm"  # the hold is paid: confirmed, its spots were already taken
+    RETAKE = "retake"  # paid after it expired: confirmed, its spots taken again
+    REFUND = "refund"  # paid, but it cannot be confirmed: the payment goes back
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    action: SettlementAction
+    booking: Booking  # the booking after the settlement
+
+    @property
+    def spots_taken(self) -> int:
+        return self.booking.quantity if self.action is SettlementAction.RETAKE else 0
+
+
+def settle_payment(
+    booking: Booking,
+    *,
+    amount: int,
+    currency: str,
+    available: int,
+    user_active: int,
+    max_per_user: int | None,
+    now: datetime,
+) -> Settlement:
+    """What a successful payment does to its booking, decided under the inventory row lock.
+
+    A pending hold is confirmed (even past ``expires_at`` while the sweeper has not reached it:
+    its spots are still taken). An expired hold is confirmed only if its spots can be taken again
+    within the stock and the per-user limit; else the payment is refunded — never oversell. A
+    cancelled booking is refunded. A payment that does not match the booking's price is refunded
+    rather than trusted."""
+    if booking.payment_status in (PaymentStatus.SUCCEEDED, PaymentStatus.REFUNDED):
+        return Settlement(SettlementAction.NOTHING, booking)
+    refund = Settlement(
+        SettlementAction.REFUND,
+        replace(booking, payment_status=PaymentStatus.REFUNDED, updated_at=now),
+    )
+    if amount != booking.total_price or currency != booking.currency:
+        return refund
+    paid = replace(
+        booking,
+        status=BookingStatus.CONFIRMED,
+        payment_status=PaymentStatus.SUCCEEDED,
+        confirmed_at=now,
+        updated_at=now,
+    )
+    if booking.status is BookingStatus.PENDING:
+        return Settlement(SettlementAction.CONFIRM, paid)
+    if booking.status is BookingStatus.EXPIRED:
+        within_limit = max_per_user is None or user_active + booking.quantity <= max_per_user
+        if booking.quantity <= available and within_limit:
+            return Settlement(SettlementAction.RETAKE, paid)
+    return refund
+
+
+def payment_failed(booking: Booking, now: datetime) -> Booking | None:
+    """A failed attempt: the hold stays until it expires and the buyer may pay again. None when
+    it changes nothing (the booking is no longer awaiting payment)."""
+    if (
+        booking.status is not BookingStatus.PENDING
+        or booking.payment_status is not PaymentStatus.REQUIRES_PAYMENT
+    ):
+        return None
+    return replace(booking, payment_status=PaymentStatus.FAILED, updated_at=now)
 
 
 def can_see(actor: Principal, booking: Booking, organizer_id: UUID | None) -> bool:
@@ -265,16 +398,17 @@ def plan_batch(
     requests: Sequence[BookRequest],
     *,
     available: int,
-    user_confirmed: Mapping[UUID, int],
+    user_active: Mapping[UUID, int],
     existing: Mapping[tuple[UUID, str], Booking],
     now: datetime,
     new_id: Callable[[], UUID],
     decided: dict[tuple[UUID, str], Outcome] | None = None,
+    payment_provider: str = "fake",
 ) -> BatchPlan:
     """Decide a batch in arrival order against the locked inventory, exactly as if each request
     had run alone in that order: replays first, then the sale window (ended, not started yet),
     the per-user limit (counting what earlier requests of the batch took) and the stock."""
-    confirmed = dict(user_confirmed)
+    active = dict(user_active)
     outcomes: list[Outcome] = []
     created: list[Booking] = []
     decided = {} if decided is None else decided  # shared by the events of one transaction
@@ -294,12 +428,14 @@ def plan_batch(
                     terms,
                     request,
                     available=available,
-                    user_confirmed=confirmed.get(request.user_id, 0),
+                    user_active=active.get(request.user_id, 0),
                 )
-                outcome = new_booking(new_id(), request, terms, now)
+                outcome = new_booking(
+                    new_id(), request, terms, now, payment_provider=payment_provider
+                )
                 created.append(outcome)
                 available -= request.quantity
-                confirmed[request.user_id] = confirmed.get(request.user_id, 0) + request.quantity
+                active[request.user_id] = active.get(request.user_id, 0) + request.quantity
         except DomainError as error:
             outcome = error
         if slot is not None:

@@ -30,7 +30,7 @@ class BookingsRepository(Protocol):
     async def by_keys(
         self, slots: Sequence[tuple[UUID, str]]
     ) -> dict[tuple[UUID, str], Booking]: ...
-    async def confirmed_quantities(
+    async def active_quantities(
         self, pairs: Sequence[tuple[UUID, UUID]]
     ) -> dict[tuple[UUID, UUID], int]:
         """Spots held by confirmed bookings, per (event, user) pair asked for (none: absent)."""

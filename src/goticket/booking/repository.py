@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 
-from goticket.booking.domain import Booking, BookingStatus, TermsReader
+from goticket.booking.domain import Booking, BookingStatus, PaymentStatus, TermsReader
 from goticket.kit.db import Connection, Database, UnitOfWork
 from goticket.kit.errors import Unavailable
 from goticket.kit.pagination import Position
@@ -18,7 +18,13 @@ _COLUMNS = columns(Booking)
 
 
 def _booking(row: asyncpg.Record) -> Booking:
-    return from_row(Booking, row, status=BookingStatus(row["status"]))
+    payment = row["payment_status"]
+    return from_row(
+        Booking,
+        row,
+        status=BookingStatus(row["status"]),
+        payment_status=PaymentStatus(payment) if payment is not None else None,
+    )
 
 
 async def _lock_row(conn: Connection, event_id: UUID) -> asyncpg.Record | None:
@@ -83,13 +89,13 @@ class PgBookingsRepository:
         bookings = [_booking(row) for row in rows]
         return {(b.user_id, b.idempotency_key): b for b in bookings if b.idempotency_key}
 
-    async def confirmed_quantities(
+    async def active_quantities(
         self, pairs: Sequence[tuple[UUID, UUID]]
     ) -> dict[tuple[UUID, UUID], int]:
         rows = await self._conn.fetch(
             """SELECT event_id, user_id, sum(quantity) AS held FROM bookings
                WHERE (event_id, user_id) IN (SELECT * FROM unnest($1::uuid[], $2::uuid[]))
-                 AND status = 'confirmed'
+                 AND status IN ('pending', 'confirmed')
                GROUP BY event_id, user_id""",
             [event_id for event_id, _ in pairs],
             [user_id for _, user_id in pairs],
@@ -118,12 +124,14 @@ class PgBookingsRepository:
                     INSERT INTO bookings ({_COLUMNS})
                     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::int[],
                                          $5::text[], $6::bigint[], $7::text[], $8::text[],
-                                         $9::text[], $10::timestamptz[], $11::timestamptz[])
+                                         $9::text[], $10::timestamptz[], $11::timestamptz[],
+                                         $12::timestamptz[], $13::timestamptz[], $14::uuid[],
+                                         $15::text[], $16::text[])
                     ON CONFLICT (user_id, idempotency_key) DO NOTHING
                     RETURNING 1
                 ), stock AS (
                     UPDATE event_inventory AS i SET available = s.available
-                    FROM unnest($12::uuid[], $13::int[]) AS s(event_id, available)
+                    FROM unnest($17::uuid[], $18::int[]) AS s(event_id, available)
                     WHERE i.event_id = s.event_id
                 )
                 SELECT count(*) FROM inserted""",
@@ -138,6 +146,11 @@ class PgBookingsRepository:
             [b.request_hash for b in bookings],
             [b.created_at for b in bookings],
             [b.updated_at for b in bookings],
+            [b.expires_at for b in bookings],
+            [b.confirmed_at for b in bookings],
+            [b.payment_id for b in bookings],
+            [b.payment_provider for b in bookings],
+            [b.payment_status for b in bookings],
             list(stock),
             list(stock.values()),
         )
@@ -150,12 +163,23 @@ class PgBookingsRepository:
         return _booking(row) if row else None
 
     async def save_status(self, booking: Booking) -> None:
+        """Store a decided booking's status, its payment's and its confirmation time."""
         await self._conn.execute(
-            "UPDATE bookings SET status = $2, updated_at = $3 WHERE id = $1",
+            """UPDATE bookings SET status = $2, payment_status = $3, confirmed_at = $4,
+                   updated_at = $5
+               WHERE id = $1""",
             booking.id,
             booking.status.value,
+            booking.payment_status,
+            booking.confirmed_at,
             booking.updated_at,
         )
+
+    async def by_payment(self, payment_id: UUID) -> Booking | None:
+        row = await self._conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM bookings WHERE payment_id = $1", payment_id
+        )
+        return _booking(row) if row else None
 
     async def list_for_user(
         self, user_id: UUID, after: Position | None, limit: int

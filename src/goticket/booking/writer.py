@@ -36,9 +36,15 @@ class BatchWriter:
     _ATTEMPTS = 4  # the first one does not read idempotency keys
 
     def __init__(
-        self, uow: UnitOfWorkFactory, clock: Clock, metrics: BookingMetrics | None = None
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        metrics: BookingMetrics | None = None,
+        *,
+        payment_provider: str = "fake",
     ) -> None:
         self._uow = uow
+        self._payment_provider = payment_provider  # the provider a new hold's payment goes to
         self._clock = clock
         self.metrics: BookingMetrics = metrics or NoMetrics()
 
@@ -117,10 +123,10 @@ class BatchWriter:
                     for r in groups[event_id]
                 }
             )
-            held = await repo.confirmed_quantities(limited) if limited else {}
-            confirmed: dict[UUID, dict[UUID, int]] = {}
+            held = await repo.active_quantities(limited) if limited else {}
+            active: dict[UUID, dict[UUID, int]] = {}
             for (event_id, user_id), quantity in held.items():
-                confirmed.setdefault(event_id, {})[user_id] = quantity
+                active.setdefault(event_id, {})[user_id] = quantity
             slots = list(
                 {
                     (r.user_id, r.idempotency_key)
@@ -139,11 +145,12 @@ class BatchWriter:
                         event_terms,
                         groups[event_id],
                         available=stock[event_id],
-                        user_confirmed=confirmed.get(event_id, {}),
+                        user_active=active.get(event_id, {}),
                         existing=existing,
                         now=now,
                         new_id=uuid.uuid4,
                         decided=decided,
+                        payment_provider=self._payment_provider,
                     )
                     for event_id, event_terms in live.items()
                 }
