@@ -22,6 +22,9 @@ BOOKING_FIELDS = {
     "currency",
     "createdAt",
     "updatedAt",
+    # v2: null for an instant booking.
+    "expiresAt",
+    "payment",
 }
 
 

@@ -19,6 +19,7 @@ from goticket.accounts.endpoints import accounts_router
 from goticket.accounts.repository import PgAccountsUnitOfWork
 from goticket.accounts.security import Argon2Hasher
 from goticket.accounts.service import AccountService
+from goticket.booking.checkout import CheckoutService
 from goticket.booking.direct import DirectReserver
 from goticket.booking.domain import BookingTerms
 from goticket.booking.endpoints import BookingAnswer, booking_router
@@ -68,6 +69,19 @@ class CatalogTerms:
 
     async def terms(self, event_ids: Sequence[UUID]) -> dict[UUID, BookingTerms]:
         return {event.id: terms_of(event) for event in await self._events.get_many(event_ids)}
+
+
+class LoggedRefunds:
+    """The fake provider's refunds: nothing to call, the decision is logged."""
+
+    async def refund(self, payment_id: UUID, provider: str, amount: int, currency: str) -> None:
+        log.info(
+            "payment refunded",
+            payment_id=str(payment_id),
+            provider=provider,
+            amount=amount,
+            currency=currency,
+        )
 
 
 def terms_of(event: Event) -> BookingTerms:
@@ -174,9 +188,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         view = reads.held(event_id)
         return terms_of(view.event) if view is not None else None
 
+    refunds = LoggedRefunds()
     bookings = BookingService(
-        booking_uow, booking_terms, reserver, clock, metrics=metrics, cached_terms=held_terms
+        booking_uow,
+        booking_terms,
+        reserver,
+        clock,
+        metrics=metrics,
+        cached_terms=held_terms,
+        refunds=refunds,
     )
+    checkout = CheckoutService(booking_uow, reserver, refunds, clock, metrics=metrics)
     booking_answer = BookingAnswer(bookings, tokens)
     signing = ticket_signing(settings, clock)
 
@@ -199,7 +221,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await database.open()
         await accounts.prepare()
-        background = [asyncio.create_task(sample_every_second())]
+        background = [
+            asyncio.create_task(sample_every_second()),
+            asyncio.create_task(checkout.sweep_every(settings.hold_sweep_period)),
+        ]
         if settings.read_cache_max_age > 0:  # at 0 nothing is reused: nothing to keep fresh
             listener.start()
             background.append(asyncio.create_task(reads.refresh_every_period()))

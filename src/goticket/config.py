@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     engine_max_batch: int = Field(default=1_000, ge=1, le=100_000)
     engine_deadline: float = Field(default=5.0, gt=0, le=120)
     sold_out_ttl: float = Field(default=1.0, ge=0, le=60)
+    # Every worker looks for due payment holds this often (one at a time across processes
+    # sweeps); a hold is expired at most about this long after its expiresAt.
+    hold_sweep_period: float = Field(default=1.0, gt=0, le=5)
     # The read cache of GET /events/{id} and GET /events pages, per worker (see events/reads.py):
     # entries are refetched once this old (availableSpots may lag bookings by this much),
     # at most this many of each are kept (least recently used go first), and the LISTEN

@@ -328,6 +328,30 @@ class FakeBookingsRepository:
         assert booking.id in self.rows
         self.rows[booking.id] = booking
 
+    async def by_payment(self, payment_id: UUID) -> Booking | None:
+        return next((b for b in self.rows.values() if b.payment_id == payment_id), None)
+
+    async def try_sweeper_lock(self) -> bool:
+        return True  # writing units of work run one at a time already
+
+    async def due_holds(self, now: datetime, limit: int) -> list[tuple[UUID, UUID]]:
+        due = sorted((b for b in self.rows.values() if b.is_due(now)), key=_deadline)
+        return [(b.event_id, b.id) for b in due[:limit]]
+
+    async def expire(
+        self, booking_ids: Sequence[UUID], now: datetime
+    ) -> dict[UUID, tuple[int, int]]:
+        returned: dict[UUID, tuple[int, int]] = {}
+        for booking_id in booking_ids:
+            booking = self.rows.get(booking_id)
+            if booking is None or not booking.is_due(now):
+                continue
+            self.rows[booking_id] = booking.expired(now)
+            self.available[booking.event_id] += booking.quantity
+            holds, spots = returned.get(booking.event_id, (0, 0))
+            returned[booking.event_id] = (holds + 1, spots + booking.quantity)
+        return returned
+
     async def list_for_user(
         self, user_id: UUID, after: Position | None, limit: int
     ) -> list[Booking]:
@@ -345,6 +369,11 @@ class FakeBookingsRepository:
         if after is not None:
             rows = [b for b in rows if (b.created_at, b.id) < (after.at, after.id)]
         return rows[:limit]
+
+
+def _deadline(booking: Booking) -> datetime:
+    assert booking.expires_at is not None
+    return booking.expires_at
 
 
 class FakeTermsReader:

@@ -63,6 +63,14 @@ class RecordingMetrics:
     rejections: list[str] = field(default_factory=list)
     from_memory: int = 0
     shed: list[tuple[str, int]] = field(default_factory=list)
+    hold_outcomes: list[tuple[str, int]] = field(default_factory=list)
+    refunds: list[str] = field(default_factory=list)
+
+    def holds(self, outcome: str, count: int = 1) -> None:
+        self.hold_outcomes.append((outcome, count))
+
+    def refunded(self, reason: str) -> None:
+        self.refunds.append(reason)
 
     def committed(self, bookings: int, spots: int) -> None:
         self.commits.append((bookings, spots))

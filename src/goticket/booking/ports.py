@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -42,7 +43,20 @@ class BookingsRepository(Protocol):
         spots in ``stock`` with it; how many rows went in."""
 
     async def get(self, booking_id: UUID) -> Booking | None: ...
+    async def by_payment(self, payment_id: UUID) -> Booking | None: ...
     async def save_status(self, booking: Booking) -> None: ...
+    async def try_sweeper_lock(self) -> bool:
+        """Whether this transaction is the one sweeper across all processes (until it ends)."""
+
+    async def due_holds(self, now: datetime, limit: int) -> list[tuple[UUID, UUID]]:
+        """(event, booking) of up to ``limit`` pending holds due at ``now``, oldest first."""
+
+    async def expire(
+        self, booking_ids: Sequence[UUID], now: datetime
+    ) -> dict[UUID, tuple[int, int]]:
+        """Expire those of these bookings still pending and due (their events' inventory rows
+        locked by the caller) and put their spots back; (holds, spots) expired per event."""
+
     async def list_for_user(
         self, user_id: UUID, after: Position | None, limit: int
     ) -> list[Booking]: ...
@@ -76,6 +90,11 @@ class BookingMetrics(Protocol):
     def batch(self, size: int, seconds: float) -> None: ...
     def refused_from_memory(self) -> None: ...
     def shedding(self, reason: str, count: int = 1) -> None: ...
+    def holds(self, outcome: str, count: int = 1) -> None:
+        """Holds by what happened: created, converted (paid), expired, cancelled."""
+
+    def refunded(self, reason: str) -> None:
+        """A payment given back: late (its hold expired, no spots), cancelled, mismatch."""
 
 
 class NoMetrics:
@@ -93,6 +112,20 @@ class NoMetrics:
 
     def shedding(self, reason: str, count: int = 1) -> None:
         pass
+
+    def holds(self, outcome: str, count: int = 1) -> None:
+        pass
+
+    def refunded(self, reason: str) -> None:
+        pass
+
+
+class Refunds(Protocol):
+    """Gives a payment back through its provider (the payments context, wired by app.py).
+    Called inside the transaction that decides the refund: if it fails, nothing is decided and
+    the caller (a webhook, a cancellation) fails, to be retried."""
+
+    async def refund(self, payment_id: UUID, provider: str, amount: int, currency: str) -> None: ...
 
 
 class Reserver(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Self
 from uuid import UUID
 
@@ -15,6 +16,8 @@ from goticket.kit.pagination import Position
 from goticket.kit.rows import columns, from_row
 
 _COLUMNS = columns(Booking)
+# pg_try_advisory_xact_lock key of the hold sweeper: one sweep at a time across processes.
+SWEEPER_LOCK_KEY = 0x60_71C4_E7_5EE9
 
 
 def _booking(row: asyncpg.Record) -> Booking:
@@ -174,6 +177,43 @@ class PgBookingsRepository:
             booking.confirmed_at,
             booking.updated_at,
         )
+
+    async def try_sweeper_lock(self) -> bool:
+        locked: bool = await self._conn.fetchval(
+            "SELECT pg_try_advisory_xact_lock($1)", SWEEPER_LOCK_KEY
+        )
+        return locked
+
+    async def due_holds(self, now: datetime, limit: int) -> list[tuple[UUID, UUID]]:
+        rows = await self._conn.fetch(
+            """SELECT event_id, id FROM bookings
+               WHERE status = 'pending' AND expires_at <= $1
+               ORDER BY expires_at LIMIT $2""",
+            now,
+            limit,
+        )
+        return [(row["event_id"], row["id"]) for row in rows]
+
+    async def expire(
+        self, booking_ids: Sequence[UUID], now: datetime
+    ) -> dict[UUID, tuple[int, int]]:
+        # Re-checked in the statement: a payment may have confirmed one since it was found.
+        rows = await self._conn.fetch(
+            """WITH expired AS (
+                   UPDATE bookings SET status = 'expired', updated_at = $2
+                   WHERE id = ANY($1::uuid[]) AND status = 'pending' AND expires_at <= $2
+                   RETURNING event_id, quantity
+               ), returned AS (
+                   SELECT event_id, count(*)::int AS holds, sum(quantity)::int AS spots
+                   FROM expired GROUP BY event_id
+               )
+               UPDATE event_inventory AS i SET available = i.available + r.spots
+               FROM returned AS r WHERE i.event_id = r.event_id
+               RETURNING i.event_id, r.holds, r.spots""",
+            list(booking_ids),
+            now,
+        )
+        return {row["event_id"]: (row["holds"], row["spots"]) for row in rows}
 
     async def by_payment(self, payment_id: UUID) -> Booking | None:
         row = await self._conn.fetchrow(

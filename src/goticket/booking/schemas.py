@@ -8,11 +8,26 @@ from uuid import UUID
 
 import msgspec
 
-from goticket.booking.domain import MAX_QUANTITY, Booking, BookingStatus
+from goticket.booking.domain import MAX_QUANTITY, Booking, BookingStatus, PaymentStatus
+
+# Where the buyer pays, per provider (the fake provider's checkout is an API call that plays the
+# buyer; a hosted provider's page would be its own URL).
+CHECKOUT_URLS = {"fake": "/payments/fake/{payment_id}/complete"}
 
 
 class BookingRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     quantity: Annotated[int, msgspec.Meta(ge=1, le=MAX_QUANTITY)] = 1
+
+
+class PaymentResponse(msgspec.Struct, rename="camel"):
+    """A hold's payment."""
+
+    id: UUID
+    provider: str
+    status: PaymentStatus
+    amount: int
+    currency: str
+    checkout_url: str | None
 
 
 class BookingResponse(msgspec.Struct, rename="camel"):
@@ -25,6 +40,8 @@ class BookingResponse(msgspec.Struct, rename="camel"):
     currency: str
     created_at: datetime
     updated_at: datetime
+    expires_at: datetime | None
+    payment: PaymentResponse | None
 
     @classmethod
     def of(cls, b: Booking) -> BookingResponse:
@@ -38,7 +55,23 @@ class BookingResponse(msgspec.Struct, rename="camel"):
             b.currency,
             b.created_at,
             b.updated_at,
+            b.expires_at,
+            _payment(b),
         )
+
+
+def _payment(b: Booking) -> PaymentResponse | None:
+    if b.payment_id is None or b.payment_provider is None or b.payment_status is None:
+        return None
+    url = CHECKOUT_URLS.get(b.payment_provider)
+    return PaymentResponse(
+        b.payment_id,
+        b.payment_provider,
+        b.payment_status,
+        b.total_price,
+        b.currency,
+        url.format(payment_id=b.payment_id) if url is not None else None,
+    )
 
 
 class BookingPage(msgspec.Struct, rename="camel"):

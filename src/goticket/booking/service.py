@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID
 
+from goticket.booking.checkout import refund
 from goticket.booking.domain import (
     Booking,
     BookingNotFound,
+    BookingStatus,
     BookRequest,
     EventNotFound,
     RequestInProgress,
@@ -25,6 +27,7 @@ from goticket.booking.ports import (
     CachedTerms,
     EventCatalog,
     NoMetrics,
+    Refunds,
     Reserver,
     UnitOfWorkFactory,
     report,
@@ -46,8 +49,10 @@ class BookingService:
         in_progress_wait: float = 10.0,
         metrics: BookingMetrics | None = None,
         cached_terms: CachedTerms | None = None,
+        refunds: Refunds | None = None,
     ) -> None:
         self._uow = uow
+        self._refunds = refunds
         self._cached_terms = cached_terms
         self._metrics: BookingMetrics = metrics or NoMetrics()
         self._catalog = catalog
@@ -117,8 +122,10 @@ class BookingService:
         return booking
 
     async def cancel(self, actor: Principal, booking_id: UUID) -> Booking:
+        """Cancel a hold or a confirmed booking: its spots go back on sale, a paid one is
+        refunded (its tickets are voided in the same commit). Cancelling again changes nothing."""
         booking = await self.get(actor, booking_id)
-        if not booking.is_confirmed:
+        if not booking.is_active:
             return booking  # cancelling again changes nothing
         async with self._uow() as uow:
             repo = uow.bookings
@@ -128,13 +135,21 @@ class BookingService:
             current = await repo.get(booking_id)
             if available is None or current is None:
                 raise BookingNotFound("no such booking")
-            if not current.is_confirmed:
+            if not current.is_active:
                 return current
             cancelled = current.cancelled(self._clock.now())
+            if current.is_paid:
+                if self._refunds is None:
+                    raise RuntimeError("a paid booking cannot be cancelled without refunds")
+                await refund(self._refunds, current)
             await repo.save_status(cancelled)
             await repo.set_available(booking.event_id, available + cancelled.quantity)
             await uow.commit()
         self._reserver.released(booking.event_id)
+        if current.status is BookingStatus.PENDING:
+            report(self._metrics.holds, "cancelled")
+        if current.is_paid:
+            report(self._metrics.refunded, "cancelled")
         return cancelled
 
     async def list_mine(

@@ -10,6 +10,7 @@ from uuid import UUID
 from goticket.booking.domain import (
     BatchPlan,
     Booking,
+    BookingStatus,
     BookingTerms,
     BookRequest,
     EventNotFound,
@@ -180,6 +181,8 @@ class BatchWriter:
                 # Decided and durable: from here on nothing may turn the outcome into an error
                 # (the engine would decide these requests again: a second booking, or 409).
                 report(self.metrics.committed, len(created), sum(b.quantity for b in created))
+                if holds := sum(1 for b in created if b.status is BookingStatus.PENDING):
+                    report(self.metrics.holds, "created", holds)
         for event_id, plan in plans.items():
             outcomes[event_id] = plan.outcomes
         return outcomes, deferred

@@ -135,6 +135,18 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.holds_total = Counter(
+            "goticket_holds",
+            "Payment holds by what happened: created, converted (paid), expired, cancelled",
+            ["outcome"],
+            registry=r,
+        )
+        self.refunds_total = Counter(
+            "goticket_refunds",
+            "Payments given back, by reason: late (hold expired, spots gone), cancelled, mismatch",
+            ["reason"],
+            registry=r,
+        )
         self.pool = Gauge(
             "goticket_db_pool_connections",
             "Database pool connections by state (sampled every second)",
@@ -187,6 +199,12 @@ class Metrics:
         if child is None:
             child = self._shed[reason] = self.shed.labels(reason)
         child.inc(count)
+
+    def holds(self, outcome: str, count: int = 1) -> None:
+        self.holds_total.labels(outcome).inc(count)
+
+    def refunded(self, reason: str) -> None:
+        self.refunds_total.labels(reason).inc()
 
     # -- sampled ---------------------------------------------------------------------------
 
