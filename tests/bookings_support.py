@@ -57,16 +57,28 @@ async def booking_rows(db: asyncpg.Connection[Any], event_id: str | None = None)
 
 
 async def assert_invariant(db: asyncpg.Connection[Any]) -> None:
-    """For every event: capacity = available + Σ quantity of its confirmed bookings."""
+    """For every event: capacity = available + Σ quantity of its pending and confirmed bookings,
+    and a confirmed booking of N has N tickets (issued in its confirming commit); no other
+    booking has a valid one."""
     rows = await db.fetch(
         """SELECT i.event_id, i.capacity, i.available,
-                  coalesce(sum(b.quantity) FILTER (WHERE b.status = 'confirmed'), 0) AS booked
+                  coalesce(sum(b.quantity) FILTER (WHERE b.status IN ('pending', 'confirmed')), 0)
+                      AS booked
            FROM event_inventory i LEFT JOIN bookings b ON b.event_id = i.event_id
            GROUP BY i.event_id, i.capacity, i.available"""
     )
     assert rows, "no inventory rows at all"
     broken = [dict(r) for r in rows if r["capacity"] != r["available"] + r["booked"]]
     assert not broken, f"invariant broken: {broken}"
+    wrong_tickets = await db.fetch(
+        """SELECT b.id, b.status, b.quantity
+           FROM bookings b LEFT JOIN tickets t ON t.booking_id = b.id
+           GROUP BY b.id
+           HAVING CASE WHEN b.status = 'confirmed'
+                       THEN count(t.id) FILTER (WHERE t.status <> 'void') <> b.quantity
+                       ELSE count(t.id) FILTER (WHERE t.status = 'valid') <> 0 END"""
+    )
+    assert not wrong_tickets, f"tickets out of step: {[dict(r) for r in wrong_tickets]}"
 
 
 async def walk(
