@@ -228,6 +228,23 @@ def test_shedding_counts_by_reason() -> None:
     assert value(metrics, "goticket_shed_total", reason="database-unavailable") == 12
 
 
+def test_holds_and_refunds_count_by_outcome_and_reason() -> None:
+    metrics = Metrics()
+    metrics.holds("created", 5)
+    metrics.holds("expired", 3)
+    metrics.holds("converted")
+    metrics.holds("created")
+    metrics.refunded("late")
+    metrics.refunded("cancelled")
+    metrics.refunded("late")
+
+    assert value(metrics, "goticket_holds_total", outcome="created") == 6
+    assert value(metrics, "goticket_holds_total", outcome="expired") == 3
+    assert value(metrics, "goticket_holds_total", outcome="converted") == 1
+    assert value(metrics, "goticket_refunds_total", reason="late") == 2
+    assert value(metrics, "goticket_refunds_total", reason="cancelled") == 1
+
+
 def test_sample_sets_the_pool_and_queue_gauges() -> None:
     metrics = Metrics()
 
