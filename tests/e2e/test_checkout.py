@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.bookings_support import BOOKING_FIELDS, DB, assert_booked, assert_invariant
-from tests.support import Api, Actor, assert_problem
+from tests.support import Actor, Api, assert_problem
 
 BOTH_MODES = pytest.mark.parametrize("engine_mode", ["on", "off"], indirect=True)
 
@@ -105,6 +105,8 @@ async def test_an_instant_booking_reads_as_in_v1_with_its_tickets(api: Api, db: 
     booking = assert_booked(await api.book(fan, event["id"], 2))
     assert booking["status"] == "confirmed"
     assert (booking["expiresAt"], booking["payment"]) == (None, None)
-    tickets = await db.fetchval("SELECT count(*) FROM tickets WHERE booking_id = $1::uuid", booking["id"])
+    tickets = await db.fetchval(
+        "SELECT count(*) FROM tickets WHERE booking_id = $1::uuid", booking["id"]
+    )
     assert tickets == 2
     await assert_invariant(db)
