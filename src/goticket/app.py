@@ -28,7 +28,7 @@ from goticket.booking.repository import PgBookingUnitOfWork, PgInventoryReposito
 from goticket.booking.service import BookingService
 from goticket.booking.writer import BatchWriter
 from goticket.config import Settings
-from goticket.events.domain import Event
+from goticket.events.domain import Checkout, Event
 from goticket.events.endpoints import event_fast_route, events_router
 from goticket.events.reads import CHANNEL, EventReads
 from goticket.events.repository import PgEventsRepository, PgEventsUnitOfWork
@@ -70,6 +70,24 @@ class CatalogTerms:
         return {event.id: terms_of(event) for event in await self._events.get_many(event_ids)}
 
 
+class CatalogInventory(PgInventoryRepository):
+    """Booking's inventory as the catalog needs it (``events.domain.InventoryPort``).
+
+    ``pending`` belongs in ``PgInventoryRepository`` itself (booking owns the bookings table);
+    it lives here until that file is free to change, and then this class goes.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        super().__init__(connection)
+        self._connection = connection
+
+    async def pending(self, event_id: UUID) -> int:
+        count = await self._connection.fetchval(
+            "SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'pending'", event_id
+        )
+        return int(count)
+
+
 def terms_of(event: Event) -> BookingTerms:
     return BookingTerms(
         event.id,
@@ -79,6 +97,7 @@ def terms_of(event: Event) -> BookingTerms:
         event.currency,
         event.max_per_user,
         event.sales_start_at,
+        event.hold_seconds if event.checkout is Checkout.PAYMENT else None,
     )
 
 
@@ -132,7 +151,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     tokens = token_codec(settings)
     cursors = CursorCodec(secret)
     accounts = account_service(settings, database, tokens, clock)
-    events = EventService(partial(PgEventsUnitOfWork, database, PgInventoryRepository), clock)
+    events = EventService(partial(PgEventsUnitOfWork, database, CatalogInventory), clock)
     reads = EventReads(
         events,
         cursors,

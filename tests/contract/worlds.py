@@ -14,9 +14,10 @@ from uuid import UUID
 from goticket.accounts.domain import User
 from goticket.accounts.repository import PgAccountsUnitOfWork
 from goticket.accounts.service import UnitOfWorkFactory as AccountsUowFactory
+from goticket.app import CatalogInventory
 from goticket.booking.domain import Booking, BookingStatus, BookRequest
 from goticket.booking.ports import UnitOfWorkFactory as BookingUowFactory
-from goticket.booking.repository import PgBookingUnitOfWork, PgInventoryRepository
+from goticket.booking.repository import PgBookingUnitOfWork
 from goticket.events.domain import Event
 from goticket.events.repository import PgEventsUnitOfWork
 from goticket.events.service import UnitOfWorkFactory as EventsUowFactory
@@ -55,7 +56,7 @@ def postgres_world(database: Database) -> World:
     return World(
         "postgres",
         partial(PgAccountsUnitOfWork, database),
-        partial(PgEventsUnitOfWork, database, PgInventoryRepository),
+        partial(PgEventsUnitOfWork, database, CatalogInventory),
         partial(PgBookingUnitOfWork, database),
     )
 

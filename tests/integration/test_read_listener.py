@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from goticket.booking.repository import PgInventoryRepository
+from goticket.app import CatalogInventory
 from goticket.events.domain import EventView
 from goticket.events.reads import CHANNEL, EventReads, PageQuery
 from goticket.events.repository import PgEventsUnitOfWork
@@ -116,9 +116,7 @@ async def test_a_killed_listen_connection_comes_back_and_resets(
 async def test_a_notification_refreshes_a_cached_event_at_once(
     database_url: str, database: Database, db: asyncpg.Connection[Any]
 ) -> None:
-    service = EventService(
-        partial(PgEventsUnitOfWork, database, PgInventoryRepository), SystemClock()
-    )
+    service = EventService(partial(PgEventsUnitOfWork, database, CatalogInventory), SystemClock())
     reads = EventReads(service, CursorCodec("k" * 32), max_events=100, max_pages=100, max_age=LONG)
     listener = Listener(database_url, CHANNEL, reads.changed, reads.reset, ping_every=0.5)
     listener.start()
@@ -191,7 +189,7 @@ async def test_a_refresh_checks_many_events_at_once_without_a_notification(
 ) -> None:
     """No listener here: the refresh alone keeps entries fresh and finds edits and deletions."""
     service = CountingService(
-        partial(PgEventsUnitOfWork, database, PgInventoryRepository), SystemClock()
+        partial(PgEventsUnitOfWork, database, CatalogInventory), SystemClock()
     )
     clock = StoppedClock()
     reads = EventReads(
@@ -228,7 +226,7 @@ async def test_events_loaded_in_one_turn_of_the_loop_share_one_query(
     database: Database, db: asyncpg.Connection[Any]
 ) -> None:
     service = CountingService(
-        partial(PgEventsUnitOfWork, database, PgInventoryRepository), SystemClock()
+        partial(PgEventsUnitOfWork, database, CatalogInventory), SystemClock()
     )
     reads = EventReads(service, CursorCodec("k" * 32), max_events=100, max_pages=10, max_age=1.0)
     ids = [await add_event(db, database) for _ in range(20)]

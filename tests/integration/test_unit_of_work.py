@@ -7,7 +7,7 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from goticket.booking.repository import PgInventoryRepository
+from goticket.app import CatalogInventory
 from goticket.events.repository import PgEventsUnitOfWork
 from goticket.kit.db import Database, UnitOfWork
 from tests.bookings_support import DB
@@ -19,7 +19,7 @@ async def seed_event(database: Database, capacity: int = 10) -> UUID:
 
 
 def reader(database: Database) -> PgEventsUnitOfWork:
-    return PgEventsUnitOfWork(database, PgInventoryRepository, readonly=True)
+    return PgEventsUnitOfWork(database, CatalogInventory, readonly=True)
 
 
 async def test_a_read_only_unit_of_work_reads_one_snapshot(database: Database, db: DB) -> None:
