@@ -63,12 +63,16 @@ class Actor:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-# An event's members as v1 reads them (an event without the optional v2 fields has just these).
+# An event's members as v1 reads them.
 _V1_EVENT_MEMBERS = (
     "id organizerId name description venue startAt endAt price currency capacity maxPerUser"
     " availableSpots createdAt updatedAt"
 )
-EVENT_FIELDS = set(_V1_EVENT_MEMBERS.split())
+V1_EVENT_FIELDS = set(_V1_EVENT_MEMBERS.split())
+# Every event has these v2 members, with their defaults when not set (instant, 600).
+ALWAYS_V2_EVENT_FIELDS = {"checkout", "holdSeconds"}
+# An event without the optional v2 fields (salesStartAt, ...) has just these.
+EVENT_FIELDS = V1_EVENT_FIELDS | ALWAYS_V2_EVENT_FIELDS
 
 
 def event_body(**overrides: Any) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from goticket.booking.repository import PgBookingUnitOfWork, PgInventoryReposito
 from goticket.booking.service import BookingService
 from goticket.booking.writer import BatchWriter
 from goticket.config import Settings
-from goticket.events.domain import Event
+from goticket.events.domain import Checkout, Event
 from goticket.events.endpoints import event_fast_route, events_router
 from goticket.events.reads import CHANNEL, EventReads
 from goticket.events.repository import PgEventsRepository, PgEventsUnitOfWork
@@ -93,6 +93,7 @@ def terms_of(event: Event) -> BookingTerms:
         event.currency,
         event.max_per_user,
         event.sales_start_at,
+        event.hold_seconds if event.checkout is Checkout.PAYMENT else None,
     )
 
 

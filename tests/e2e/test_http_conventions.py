@@ -509,6 +509,8 @@ async def test_openapi_request_schemas_match_the_contract(api: Api) -> None:
         "capacity",
         "maxPerUser",
         "salesStartAt",
+        "checkout",
+        "holdSeconds",
     }
     assert set(event["required"]) == {"name", "startAt", "endAt", "price", "capacity"}
     assert schema_of(("put", "/events/{}")) == event

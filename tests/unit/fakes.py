@@ -215,6 +215,7 @@ class FakeInventory:
     def __init__(self) -> None:
         self.rows: dict[UUID, tuple[int, int]] = {}
         self.locked: list[UUID] = []
+        self.holds: dict[UUID, int] = {}  # pending bookings per event, as a test sets them
 
     async def create(self, event_id: UUID, capacity: int) -> None:
         assert event_id not in self.rows
@@ -230,6 +231,9 @@ class FakeInventory:
 
     async def counts(self, event_ids: list[UUID]) -> dict[UUID, tuple[int, int]]:
         return {i: self.rows[i] for i in event_ids if i in self.rows}
+
+    async def pending(self, event_id: UUID) -> int:
+        return self.holds.get(event_id, 0)
 
 
 class FakeEventsUnitOfWork(FakeUnitOfWork):

@@ -9,11 +9,16 @@ import pytest
 from goticket.events.domain import (
     CAPACITY_MAX,
     DEFAULT_CURRENCY,
+    DEFAULT_HOLD_SECONDS,
     EARLIEST,
+    HOLD_SECONDS_MAX,
+    HOLD_SECONDS_MIN,
     LATEST,
     NAME_MAX,
     PRICE_MAX,
     CapacityBelowBooked,
+    Checkout,
+    CheckoutChangeWithHolds,
     Event,
     EventDraft,
     EventHasBookings,
@@ -22,6 +27,7 @@ from goticket.events.domain import (
     ensure_can_create,
     ensure_can_delete,
     ensure_can_manage,
+    ensure_checkout_can_change,
     representable,
 )
 from goticket.kit.auth import Principal, Role
@@ -95,6 +101,12 @@ def error_fields(draft: EventDraft) -> list[str]:
         ({"max_per_user": 1}, []),
         ({"max_per_user": 100}, []),
         ({"max_per_user": 101}, ["maxPerUser"]),
+        # hold length
+        ({"hold_seconds": HOLD_SECONDS_MIN - 1}, ["holdSeconds"]),
+        ({"hold_seconds": HOLD_SECONDS_MIN}, []),
+        ({"hold_seconds": HOLD_SECONDS_MAX}, []),
+        ({"hold_seconds": HOLD_SECONDS_MAX + 1}, ["holdSeconds"]),
+        ({"checkout": Checkout.PAYMENT}, []),
     ],
 )
 def test_draft_rules(overrides: dict[str, Any], fields: list[str]) -> None:
@@ -142,6 +154,18 @@ def test_draft_defaults() -> None:
         None,
         None,
     )
+    assert (draft.checkout, draft.hold_seconds) == (Checkout.INSTANT, 600)
+    assert DEFAULT_HOLD_SECONDS == 600
+
+
+def test_create_and_replace_carry_checkout_and_hold_seconds() -> None:
+    event = Event.create(
+        uuid.uuid4(), uuid.uuid4(), make_draft(checkout=Checkout.PAYMENT, hold_seconds=90), NOW
+    )
+    assert (event.checkout, event.hold_seconds) == (Checkout.PAYMENT, 90)
+    # A replace without them goes back to the defaults.
+    cleared = event.replaced(make_draft(), NOW + timedelta(hours=1))
+    assert (cleared.checkout, cleared.hold_seconds) == (Checkout.INSTANT, DEFAULT_HOLD_SECONDS)
 
 
 def test_create_copies_the_draft_and_stamps_now() -> None:
@@ -273,3 +297,44 @@ def test_ensure_can_delete(stock: Stock, allowed: bool) -> None:
             ensure_can_delete(stock)
         assert caught.value.extra == {"booked": stock.booked}
         assert caught.value.code == "event-has-bookings"
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "pending", "allowed"),
+    [
+        (Checkout.PAYMENT, Checkout.INSTANT, 1, False),
+        (Checkout.INSTANT, Checkout.PAYMENT, 3, False),
+        (Checkout.PAYMENT, Checkout.INSTANT, 0, True),
+        (Checkout.INSTANT, Checkout.PAYMENT, 0, True),
+        (Checkout.PAYMENT, Checkout.PAYMENT, 5, True),  # unchanged: holds are no obstacle
+        (Checkout.INSTANT, Checkout.INSTANT, 5, True),
+    ],
+)
+def test_ensure_checkout_can_change(
+    current: Checkout, wanted: Checkout, pending: int, allowed: bool
+) -> None:
+    event = Event.create(uuid.uuid4(), uuid.uuid4(), make_draft(checkout=current), NOW)
+    draft = make_draft(checkout=wanted)
+    if allowed:
+        ensure_checkout_can_change(event, draft, pending)
+    else:
+        with pytest.raises(CheckoutChangeWithHolds) as caught:
+            ensure_checkout_can_change(event, draft, pending)
+        assert caught.value.code == "checkout-change-with-holds"
+        assert isinstance(caught.value, Conflict)
+        assert f"{pending} bookings are pending" in caught.value.detail
+
+
+@pytest.mark.parametrize(
+    ("checkout", "hold_seconds"), [(Checkout.INSTANT, None), (Checkout.PAYMENT, 90)]
+)
+def test_booking_terms_carry_the_hold_length_of_payment_checkout_only(
+    checkout: Checkout, hold_seconds: int | None
+) -> None:
+    # The composition root's mapping of the catalog onto booking's terms.
+    from goticket.app import terms_of
+
+    event = Event.create(
+        uuid.uuid4(), uuid.uuid4(), make_draft(checkout=checkout, hold_seconds=90), NOW
+    )
+    assert terms_of(event).hold_seconds == hold_seconds

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from datetime import timedelta
@@ -31,6 +32,8 @@ from goticket.booking.service import BookingService
 from goticket.booking.writer import BatchWriter
 from goticket.events.domain import (
     CapacityBelowBooked,
+    Checkout,
+    CheckoutChangeWithHolds,
     Event,
     EventDraft,
     EventHasBookings,
@@ -344,6 +347,57 @@ async def test_replace_below_booked_commits_nothing(catalog: Catalog) -> None:
     assert catalog.uow.events.rows[created.event.id] == created.event
     assert catalog.uow.inventory.rows[created.event.id] == (10, 6)
     assert catalog.uow.log.commits == 1  # the create only
+
+
+async def test_replace_cannot_switch_checkout_while_holds_are_pending(catalog: Catalog) -> None:
+    created = await catalog.service.create(
+        catalog.organizer, make_draft(checkout=Checkout.PAYMENT, capacity=10)
+    )
+    catalog.book_spots(created.event.id, 2)
+    catalog.uow.inventory.holds[created.event.id] = 1
+    with pytest.raises(CheckoutChangeWithHolds):
+        await catalog.service.replace(
+            catalog.organizer, created.event.id, make_draft(name="Renamed", capacity=10)
+        )
+    assert catalog.uow.events.rows[created.event.id] == created.event
+    assert catalog.uow.log.commits == 1  # the create only
+    # The count was taken under the inventory row lock (holds are made under it too).
+    assert catalog.uow.inventory.locked == [created.event.id]
+
+    # Keeping the checkout is fine with holds pending (a new hold length, too).
+    kept = await catalog.service.replace(
+        catalog.organizer,
+        created.event.id,
+        make_draft(checkout=Checkout.PAYMENT, hold_seconds=120, capacity=10),
+    )
+    assert (kept.event.checkout, kept.event.hold_seconds) == (Checkout.PAYMENT, 120)
+
+    # Once the holds are settled, the checkout may change.
+    catalog.uow.inventory.holds[created.event.id] = 0
+    switched = await catalog.service.replace(
+        catalog.organizer, created.event.id, make_draft(capacity=10)
+    )
+    assert switched.event.checkout is Checkout.INSTANT
+    assert catalog.uow.events.rows[created.event.id].checkout is Checkout.INSTANT
+
+
+async def test_replace_judges_the_checkout_as_it_is_under_the_lock(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another replace committed between the first read and the lock: it switched the event to
+    payment and holds were made since. Switching back must see them."""
+    created = await catalog.service.create(catalog.organizer, make_draft())
+    catalog.uow.inventory.holds[created.event.id] = 1
+    lock = catalog.uow.inventory.lock
+
+    async def switched_meanwhile(event_id: UUID) -> tuple[int, int] | None:
+        row = catalog.uow.events.rows[event_id]
+        catalog.uow.events.rows[event_id] = dataclasses.replace(row, checkout=Checkout.PAYMENT)
+        return await lock(event_id)
+
+    monkeypatch.setattr(catalog.uow.inventory, "lock", switched_meanwhile)
+    with pytest.raises(CheckoutChangeWithHolds):
+        await catalog.service.replace(catalog.organizer, created.event.id, make_draft())
 
 
 @pytest.mark.parametrize("role", [Role.ORGANIZER, Role.USER])

@@ -274,6 +274,13 @@ class PgInventoryRepository:
             available,
         )
 
+    async def pending(self, event_id: UUID) -> int:
+        """How many holds of the event await payment (a checkout change waits for none)."""
+        count = await self._conn.fetchval(
+            "SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'pending'", event_id
+        )
+        return int(count)
+
     async def counts(self, event_ids: list[UUID]) -> dict[UUID, tuple[int, int]]:
         if not event_ids:
             return {}

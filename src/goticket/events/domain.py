@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -16,6 +17,9 @@ VENUE_MAX = 200
 PRICE_MAX = 10**12
 CAPACITY_MAX = 10_000_000
 DEFAULT_CURRENCY = "EUR"
+HOLD_SECONDS_MIN = 60
+HOLD_SECONDS_MAX = 3600
+DEFAULT_HOLD_SECONDS = 600
 # The instants the service can store and read back: those whose UTC date lies in years 1..9999.
 EARLIEST = datetime.min.replace(tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
@@ -27,6 +31,13 @@ UNREPRESENTABLE = "needs a UTC offset and a UTC date in years 1..9999"
 def representable(instant: datetime) -> bool:
     """An aware ``instant`` whose UTC date fits in years 1..9999 (naive ones never do)."""
     return instant.tzinfo is not None and EARLIEST <= instant <= LATEST
+
+
+class Checkout(enum.StrEnum):
+    """How a booking is paid: "instant" (confirmed at once, as in v1) or "payment" (a hold)."""
+
+    INSTANT = "instant"
+    PAYMENT = "payment"
 
 
 class EventNotFound(NotFound):
@@ -47,6 +58,11 @@ class CapacityBelowBooked(Conflict):
 class EventHasBookings(Conflict):
     code = "event-has-bookings"
     title = "Event has active bookings"
+
+
+class CheckoutChangeWithHolds(Conflict):
+    code = "checkout-change-with-holds"
+    title = "Checkout cannot change while bookings are pending"
 
 
 def schedule_errors(start_at: datetime | None, end_at: datetime | None) -> list[FieldError]:
@@ -89,6 +105,8 @@ class EventDraft:
     currency: str = DEFAULT_CURRENCY
     max_per_user: int | None = None
     sales_start_at: datetime | None = None  # bookings before it are refused; none: no limit
+    checkout: Checkout = Checkout.INSTANT
+    hold_seconds: int = DEFAULT_HOLD_SECONDS  # how long a hold lasts (payment checkout)
 
     def check(self) -> None:
         """The rules that span fields (single fields are checked where the body is decoded)."""
@@ -101,6 +119,12 @@ class EventDraft:
             errors.append(FieldError("capacity", f"must be between 1 and {CAPACITY_MAX}"))
         errors += limit_errors(self.capacity, self.max_per_user)
         errors += sales_start_errors(self.sales_start_at)
+        if not HOLD_SECONDS_MIN <= self.hold_seconds <= HOLD_SECONDS_MAX:
+            errors.append(
+                FieldError(
+                    "holdSeconds", f"must be between {HOLD_SECONDS_MIN} and {HOLD_SECONDS_MAX}"
+                )
+            )
         if errors:
             raise InvalidInput(errors)
 
@@ -120,6 +144,9 @@ class Event:
     created_at: datetime
     updated_at: datetime
     sales_start_at: datetime | None = None
+    # Field names are the column names (kit.rows): ``checkout`` and ``hold_seconds``.
+    checkout: Checkout = Checkout.INSTANT
+    hold_seconds: int = DEFAULT_HOLD_SECONDS
 
     @classmethod
     def create(cls, event_id: UUID, organizer_id: UUID, draft: EventDraft, now: datetime) -> Event:
@@ -139,6 +166,8 @@ class Event:
             now,
             now,
             draft.sales_start_at.astimezone(UTC) if draft.sales_start_at else None,
+            draft.checkout,
+            draft.hold_seconds,
         )
 
     def replaced(self, draft: EventDraft, now: datetime) -> Event:
@@ -183,7 +212,20 @@ def ensure_can_manage(actor: Principal, event: Event) -> None:
         raise NotEventManager("only the event's organizer or an admin may change it")
 
 
+def ensure_checkout_can_change(current: Event, draft: EventDraft, pending: int) -> None:
+    """A hold was made under its event's checkout: switching it while holds are pending would
+    leave them under terms the event no longer has (a ``payment`` hold on an ``instant`` event).
+    ``pending``: the event's pending bookings, counted under the inventory row lock, which every
+    hold is made under too, so none can slip in before the change commits."""
+    if draft.checkout is not current.checkout and pending > 0:
+        raise CheckoutChangeWithHolds(
+            f"{pending} bookings are pending payment; checkout can change once they are"
+            " confirmed, cancelled or expired"
+        )
+
+
 def ensure_can_delete(stock: Stock) -> None:
+    # ``booked`` counts the spots of pending holds too: a hold takes its spots at once.
     if stock.booked > 0:
         raise EventHasBookings(
             f"{stock.booked} spots are booked; cancel those bookings first", booked=stock.booked
@@ -200,3 +242,6 @@ class InventoryPort(Protocol):
     async def lock(self, event_id: UUID) -> tuple[int, int] | None: ...
     async def store(self, event_id: UUID, capacity: int, available: int) -> None: ...
     async def counts(self, event_ids: list[UUID]) -> dict[UUID, tuple[int, int]]: ...
+    async def pending(self, event_id: UUID) -> int:
+        """How many of the event's bookings are pending (holds awaiting payment)."""
+        ...

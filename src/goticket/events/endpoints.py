@@ -141,8 +141,13 @@ def events_router(service: EventService, reads: EventReads, cursors: CursorCodec
     async def replace_event(request: AnyRequest, event_id: FromPath[UUID]) -> EventResponse:
         """Replace an event's mutable fields (its organizer or an admin). An optional field
         left out is cleared. As on create, `endAt` must be after `startAt`, `maxPerUser` at most
-        `capacity`, and `startAt` and `endAt` in the years 1..9999 in UTC (422); a `capacity`
-        below the spots already booked is a 409."""
+        `capacity`, and `startAt` and `endAt` in the years 1..9999 in UTC (422).
+
+        409 problems: `capacity-below-booked` for a `capacity` below the spots already booked
+        (held spots included; the problem carries `booked`); `checkout-change-with-holds` for a
+        `checkout` other than the event's while it has pending bookings (holds awaiting
+        payment): leaving `checkout` out asks for `"instant"`. Keeping the checkout, with any
+        `holdSeconds`, is allowed then; a new `holdSeconds` applies to holds made after it."""
         actor = principal_of(request)
         data = await read_json(request, EventRequest)
         view = await service.replace(actor, event_id, data.draft())
@@ -156,7 +161,8 @@ def events_router(service: EventService, reads: EventReads, cursors: CursorCodec
         responses=errors(401, 403, 404, 409, with_body=False),
     )
     async def delete_event(request: AnyRequest, event_id: FromPath[UUID]) -> None:
-        """Delete an event that has no active bookings (its organizer or an admin)."""
+        """Delete an event that has no active bookings (its organizer or an admin): 409
+        `event-has-bookings` while any booking is confirmed or pending (a hold)."""
         await service.delete(principal_of(request), event_id)
         reads.forget(event_id)
 

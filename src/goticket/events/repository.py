@@ -7,12 +7,18 @@ from datetime import datetime
 from typing import Self
 from uuid import UUID
 
-from goticket.events.domain import Event, InventoryPort
+import asyncpg
+
+from goticket.events.domain import Checkout, Event, InventoryPort
 from goticket.kit.db import Connection, Database, UnitOfWork
 from goticket.kit.pagination import Position
 from goticket.kit.rows import columns, from_row, placeholders, values
 
 _COLUMNS = columns(Event)
+
+
+def _event(row: asyncpg.Record) -> Event:
+    return from_row(Event, row, checkout=Checkout(row["checkout"]))
 
 
 class PgEventsRepository:
@@ -26,13 +32,13 @@ class PgEventsRepository:
 
     async def get(self, event_id: UUID) -> Event | None:
         row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM events WHERE id = $1", event_id)
-        return from_row(Event, row) if row else None
+        return _event(row) if row else None
 
     async def get_many(self, event_ids: Sequence[UUID]) -> list[Event]:
         rows = await self._conn.fetch(
             f"SELECT {_COLUMNS} FROM events WHERE id = ANY($1::uuid[])", list(event_ids)
         )
-        return [from_row(Event, row) for row in rows]
+        return [_event(row) for row in rows]
 
     async def updated(self, event_ids: Sequence[UUID]) -> dict[UUID, datetime]:
         rows = await self._conn.fetch(
@@ -44,7 +50,7 @@ class PgEventsRepository:
         updated = await self._conn.fetchval(
             """UPDATE events SET name = $2, description = $3, venue = $4, start_at = $5,
                    end_at = $6, price = $7, currency = $8, max_per_user = $9, updated_at = $10,
-                   sales_start_at = $11
+                   sales_start_at = $11, checkout = $12, hold_seconds = $13
                WHERE id = $1 RETURNING true""",
             event.id,
             event.name,
@@ -57,6 +63,8 @@ class PgEventsRepository:
             event.max_per_user,
             event.updated_at,
             event.sales_start_at,
+            event.checkout,
+            event.hold_seconds,
         )
         return bool(updated)
 
@@ -86,7 +94,7 @@ class PgEventsRepository:
             after.id if after else None,
             limit,
         )
-        return [from_row(Event, row) for row in rows]
+        return [_event(row) for row in rows]
 
 
 class PgEventsUnitOfWork(UnitOfWork):

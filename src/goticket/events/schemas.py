@@ -12,10 +12,14 @@ import msgspec
 from goticket.events.domain import (
     CAPACITY_MAX,
     DEFAULT_CURRENCY,
+    DEFAULT_HOLD_SECONDS,
     DESCRIPTION_MAX,
+    HOLD_SECONDS_MAX,
+    HOLD_SECONDS_MIN,
     NAME_MAX,
     PRICE_MAX,
     VENUE_MAX,
+    Checkout,
     EventDraft,
     EventView,
     limit_errors,
@@ -75,6 +79,22 @@ class EventRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
         ]
         | None
     ) = None
+    checkout: Annotated[
+        Checkout,
+        msgspec.Meta(
+            description='"instant" (the default): a booking is confirmed at once, as in v1;'
+            ' "payment": a booking is a hold, pending until paid. Changing it while the event'
+            " has pending bookings is 409 checkout-change-with-holds"
+        ),
+    ] = Checkout.INSTANT
+    hold_seconds: Annotated[
+        int,
+        msgspec.Meta(
+            ge=HOLD_SECONDS_MIN,
+            le=HOLD_SECONDS_MAX,
+            description='How long a payment hold lasts, in seconds (checkout "payment")',
+        ),
+    ] = DEFAULT_HOLD_SECONDS
 
     @classmethod
     def cross_field_errors(cls, valid: Mapping[str, Any]) -> list[FieldError]:
@@ -98,12 +118,15 @@ class EventRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
             currency=self.currency,
             max_per_user=self.max_per_user,
             sales_start_at=self.sales_start_at,
+            checkout=self.checkout,
+            hold_seconds=self.hold_seconds,
         )
 
 
 class EventResponse(msgspec.Struct, rename="camel", omit_defaults=True):
-    # omit_defaults: only the optional v2 fields have defaults; an event without them reads
-    # exactly as in v1 (no ``null`` member added).
+    # omit_defaults: only the optional v2 fields that may be absent have defaults; an event
+    # without them reads as in v1 (no ``null`` member added). ``checkout`` and ``holdSeconds``
+    # always have a value, and every event shows it.
     id: UUID
     organizer_id: UUID
     name: str
@@ -118,6 +141,8 @@ class EventResponse(msgspec.Struct, rename="camel", omit_defaults=True):
     available_spots: int
     created_at: datetime
     updated_at: datetime
+    checkout: Checkout
+    hold_seconds: Annotated[int, msgspec.Meta(ge=HOLD_SECONDS_MIN, le=HOLD_SECONDS_MAX)]
     sales_start_at: datetime | None = None
 
     @classmethod
@@ -138,6 +163,8 @@ class EventResponse(msgspec.Struct, rename="camel", omit_defaults=True):
             view.stock.available,
             e.created_at,
             e.updated_at,
+            e.checkout,
+            e.hold_seconds,
             e.sales_start_at,
         )
 

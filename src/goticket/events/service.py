@@ -19,6 +19,7 @@ from goticket.events.domain import (
     ensure_can_create,
     ensure_can_delete,
     ensure_can_manage,
+    ensure_checkout_can_change,
 )
 from goticket.kit.auth import Principal
 from goticket.kit.clock import Clock
@@ -116,12 +117,21 @@ class EventService:
             if event is None:
                 raise EventNotFound("no such event")
             ensure_can_manage(actor, event)
-            updated = event.replaced(draft, self._clock.now())
+            draft.check()  # a 422 before any lock is taken
             # Every writer locks the inventory row first (bookings do too): one lock order, no
-            # deadlocks, and the booked count cannot move while capacity changes.
+            # deadlocks, and neither the booked count nor the pending holds can move while
+            # capacity or checkout changes.
             counts = await uow.inventory.lock(event_id)
             if counts is None:
                 raise EventNotFound("no such event")
+            # Read again under the lock: a replace that committed since the read above may have
+            # changed checkout, and holds made since under it must be seen.
+            event = await uow.events.get(event_id)
+            if event is None:
+                raise EventNotFound("no such event")
+            if draft.checkout is not event.checkout:
+                ensure_checkout_can_change(event, draft, await uow.inventory.pending(event_id))
+            updated = event.replaced(draft, self._clock.now())
             stock = Stock(*counts).resized(draft.capacity)
             if not await uow.events.update(updated):
                 raise EventNotFound("no such event")
