@@ -116,6 +116,11 @@ def booking_router(service: BookingService, booking: BookingAnswer, cursors: Cur
     ) -> Response[BookingResponse]:
         """Book spots for an event. 201 only once the booking is durably committed.
 
+        On an event with `checkout: "payment"` the booking is a hold: `status: "pending"`,
+        `expiresAt` (now + the event's `holdSeconds`) and a `payment` to make at its
+        `checkoutUrl`; its spots leave `availableSpots` at once and come back if it expires
+        unpaid. On an instant event it is `confirmed` at once, with its tickets.
+
         A retry with the same `Idempotency-Key` answers the first booking again; the key used
         before for another event or quantity is a 422 (a rule of state, not of shape).
 
@@ -148,7 +153,9 @@ def booking_router(service: BookingService, booking: BookingAnswer, cursors: Cur
         responses=errors(401, 404, 503, with_body=False),
     )
     async def cancel_booking(request: AnyRequest, booking_id: FromPath[UUID]) -> BookingResponse:
-        """Cancel a booking; its spots go back on sale. Cancelling again changes nothing."""
+        """Cancel a hold or a confirmed booking; its spots go back on sale. A paid booking is
+        refunded (`payment.status: "refunded"`) and its tickets are void. Cancelling a booking
+        that is no longer pending or confirmed (cancelled, expired) changes nothing."""
         return BookingResponse.of(await service.cancel(principal_of(request), booking_id))
 
     @get(

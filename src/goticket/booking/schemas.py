@@ -20,7 +20,9 @@ class BookingRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel")
 
 
 class PaymentResponse(msgspec.Struct, rename="camel"):
-    """A hold's payment."""
+    """A hold's payment: `requires_payment` until the provider reports it; `failed` (the buyer
+    may pay again while the hold lasts); `succeeded` (the booking is confirmed); `refunded`
+    (a cancelled paid booking, or a payment that came after its hold's spots were gone)."""
 
     id: UUID
     provider: str
@@ -31,6 +33,10 @@ class PaymentResponse(msgspec.Struct, rename="camel"):
 
 
 class BookingResponse(msgspec.Struct, rename="camel"):
+    """A booking. `status`: `pending` (a hold awaiting payment until `expiresAt`),
+    `confirmed`, `cancelled`, `expired`. `expiresAt` and `payment` are null for an instant
+    booking."""
+
     id: UUID
     event_id: UUID
     user_id: UUID
