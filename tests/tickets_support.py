@@ -51,7 +51,9 @@ class Door:
             headers=(actor or self.organizer).headers,
         )
 
-    async def sync(self, scans: list[tuple[str, str]], actor: Actor | None = None) -> httpx.Response:
+    async def sync(
+        self, scans: list[tuple[str, str]], actor: Actor | None = None
+    ) -> httpx.Response:
         return await self.api.http.post(
             f"/events/{self.id}/checkins/sync",
             json={"scans": [{"code": code, "scannedAt": at} for code, at in scans]},

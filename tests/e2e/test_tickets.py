@@ -123,7 +123,9 @@ async def test_the_qr_code_is_an_svg_of_the_ticket_code(api: Api) -> None:
     assert_problem(await api.http.get(path, headers=stranger.headers), 404, "not-found")
     unknown = f"/tickets/{uuid.uuid4()}/qr.svg"
     assert_problem(await api.http.get(unknown, headers=fan.headers), 404, "not-found")
-    assert_problem(await api.http.get("/tickets/nope/qr.svg", headers=fan.headers), 404, "not-found")
+    assert_problem(
+        await api.http.get("/tickets/nope/qr.svg", headers=fan.headers), 404, "not-found"
+    )
 
 
 async def test_after_a_key_rotation_an_old_code_still_checks_in(
