@@ -254,7 +254,7 @@ async def test_a_batch_of_1000_is_one_request_and_1001_is_422(api: Api, db: DB) 
     assert sum(r["outcome"] == "checked-in" for r in results) == len(codes)
     used = await db.fetchval("SELECT count(*) FROM tickets WHERE status = 'used'")
     assert used == len(codes)
-    too_many = await door.sync(scans + [scans[0]])
+    too_many = await door.sync([*scans, scans[0]])
     assert_problem(too_many, 422, "validation")
     assert_problem(await door.sync([]), 422, "validation")
 
