@@ -13,6 +13,7 @@ import pytest
 from goticket.config import Settings
 from goticket.kit.auth import Role
 from goticket.tickets.domain import b64url
+from goticket.tickets.endpoints import SYNC_MAX_BODY_BYTES
 from tests.bookings_support import DB
 from tests.e2e.test_metrics import scrape
 from tests.support import Api, assert_problem
@@ -376,3 +377,27 @@ async def test_check_ins_are_counted_by_outcome(api: Api, settings: Settings) ->
     assert delta("checked-in", "sync") == 1
     assert delta("already-checked-in", "sync") == 1
     assert delta("invalid", "sync") == 1
+
+
+async def test_a_sync_body_may_pass_64_kib_but_not_its_own_bound(api: Api) -> None:
+    door = await Door.open(api)
+    when = at(datetime.now(UTC))
+    # 1000 scans of long (invalid) codes: far past 64 KiB, within the sync route's bound.
+    scans = [("G" * 1000, when) for _ in range(1000)]
+    response = await door.sync(scans)
+    assert response.status_code == 200, response.text
+    assert {r["outcome"] for r in response.json()["results"]} == {"invalid"}
+    huge = b'{"scans": [' + b" " * SYNC_MAX_BODY_BYTES + b"]}"
+    too_big = await api.http.post(
+        f"/events/{door.id}/checkins/sync",
+        content=huge,
+        headers={**door.organizer.headers, "Content-Type": "application/json"},
+    )
+    assert_problem(too_big, 413, "payload-too-large")
+    # Every other route keeps 64 KiB.
+    check_in = await api.http.post(
+        f"/events/{door.id}/checkins",
+        content=b'{"code": "' + b"G" * 70_000 + b'"}',
+        headers={**door.organizer.headers, "Content-Type": "application/json"},
+    )
+    assert_problem(check_in, 413, "payload-too-large")

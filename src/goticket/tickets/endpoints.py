@@ -113,7 +113,7 @@ def _ticket_handlers(service: TicketService, auth: Any) -> list[Any]:
         tags=["tickets"],
         security=auth,
         opt=body(CheckInRequest),
-        responses=errors(401, 403, 404, 409),
+        responses=errors(401, 403, 404, 409, 503),
     )
     async def check_in(request: AnyRequest, event_id: FromPath[UUID]) -> CheckInResponse:
         """Check a ticket in at the door (the event's organizer or an admin): the first scan of

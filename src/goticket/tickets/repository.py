@@ -17,6 +17,12 @@ from goticket.tickets.domain import Ticket, TicketState, TicketStatus
 from goticket.tickets.ports import Sales
 
 _COLUMNS = columns(Ticket)
+# A row lock held past lock_timeout (a long batch), or a cycle with a booking's cancellation
+# voiding its tickets: nothing was written, and the scanner may retry (503 + Retry-After).
+_CONTENDED = (
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.DeadlockDetectedError,
+)
 
 
 def _ticket(row: asyncpg.Record) -> Ticket:
@@ -40,14 +46,17 @@ class PgTicketsRepository:
     async def check_in(self, ticket_id: UUID, event_id: UUID, at: datetime) -> Ticket | None:
         # The condition decides: of concurrent scans of one ticket, the first to take the row
         # lock updates it; the others wait, re-read it as used, and update nothing.
-        row = await self._conn.fetchrow(
-            f"""UPDATE tickets SET status = 'used', checked_in_at = $3
-                WHERE id = $1 AND event_id = $2 AND status = 'valid'
-                RETURNING {_COLUMNS}""",
-            ticket_id,
-            event_id,
-            at,
-        )
+        try:
+            row = await self._conn.fetchrow(
+                f"""UPDATE tickets SET status = 'used', checked_in_at = $3
+                    WHERE id = $1 AND event_id = $2 AND status = 'valid'
+                    RETURNING {_COLUMNS}""",
+                ticket_id,
+                event_id,
+                at,
+            )
+        except _CONTENDED as exc:
+            raise Unavailable("this ticket is being checked in right now; retry") from exc
         return _ticket(row) if row else None
 
     async def lock(self, event_id: UUID, ticket_ids: Sequence[UUID]) -> dict[UUID, TicketState]:
@@ -62,10 +71,7 @@ class PgTicketsRepository:
                 list(ticket_ids),
                 event_id,
             )
-        except (
-            asyncpg.exceptions.LockNotAvailableError,
-            asyncpg.exceptions.DeadlockDetectedError,
-        ) as exc:
+        except _CONTENDED as exc:
             raise Unavailable("these tickets are being checked in right now; retry") from exc
         return {
             row["id"]: TicketState(TicketStatus(row["status"]), row["checked_in_at"])

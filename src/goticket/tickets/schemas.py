@@ -83,7 +83,7 @@ class ScanRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
             tz=True,
             description="RFC 3339 with a UTC offset: when the scanner read the code. A time ahead"
             " of the server's clock counts as the server's time; one before year 1 in UTC as"
-            " 0001-01-01T00:00:00Z",
+            " 0001-01-01T00:00:00Z. A leap second (:60) is refused",
         ),
     ]
 
