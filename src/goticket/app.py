@@ -35,6 +35,7 @@ from goticket.events.reads import CHANNEL, EventReads
 from goticket.events.repository import PgEventsRepository, PgEventsUnitOfWork
 from goticket.events.service import EventService
 from goticket.kit.asgi import RequestContext, first_of
+from goticket.kit.auth import Principal
 from goticket.kit.clock import Clock, SystemClock
 from goticket.kit.db import Connection, Database, UnitOfWork
 from goticket.kit.health import health_handlers
@@ -49,7 +50,8 @@ from goticket.kit.runtime import settle_heap
 from goticket.kit.tokens import TokenCodec
 from goticket.tickets.endpoints import tickets_router
 from goticket.tickets.keyring import KeyRing, resolve_ring
-from goticket.tickets.service import TicketSigning
+from goticket.tickets.repository import PgTicketsUnitOfWork
+from goticket.tickets.service import TicketService, TicketSigning
 
 API_DESCRIPTION = """GoTicket sells tickets and never oversells.
 
@@ -133,6 +135,28 @@ def ticket_signing(settings: Settings, clock: Clock) -> TicketSigning:
     return signing_from(resolve_ring(settings.data_dir, ticket_keys(settings), clock.now()))
 
 
+def ticket_service(
+    database: Database,
+    signing: TicketSigning,
+    bookings: BookingService,
+    events: EventService,
+    clock: Clock,
+    metrics: Metrics,
+) -> TicketService:
+    """Tickets, check-in and sales, seeing bookings and events through the other contexts'
+    services: the booking's visibility rule stays the booking context's."""
+
+    async def see_booking(actor: Principal, booking_id: UUID) -> None:
+        await bookings.get(actor, booking_id)  # its 404 for whoever may not see it
+
+    async def organizer(event_id: UUID) -> UUID | None:
+        event = await events.find(event_id)
+        return event.organizer_id if event is not None else None
+
+    uow = partial(PgTicketsUnitOfWork, database)
+    return TicketService(uow, signing, see_booking, organizer, clock, metrics=metrics)
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestContext:
     if settings.database_url is None:
         raise RuntimeError("GOTICKET_DATABASE_URL is not set (goticket serve sets it for you)")
@@ -202,6 +226,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     checkout = CheckoutService(booking_uow, reserver, refunds, clock, metrics=metrics)
     booking_answer = BookingAnswer(bookings, tokens)
     signing = ticket_signing(settings, clock)
+    tickets = ticket_service(database, signing, bookings, events, clock, metrics)
 
     async def stock(limit: int) -> Sequence[EventStock]:
         async with UnitOfWork(database, readonly=True) as uow:
@@ -247,7 +272,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
             accounts_router(accounts),
             events_router(events, reads, cursors),
             booking_router(bookings, booking_answer, cursors),
-            tickets_router(signing),
+            tickets_router(signing, tickets),
             *health_handlers(database, head_revision()),
             metrics_handler(
                 metrics, settings.resolved_metrics_token(), stock, settings.metrics_events

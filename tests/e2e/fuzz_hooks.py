@@ -35,13 +35,24 @@ DOCUMENTED: dict[tuple[str, str], str] = {
 }
 
 
+# Problem types whose every error is such a rule, whatever its message says -> why.
+DOCUMENTED_TYPES: dict[str, str] = {
+    "invalid-ticket": (
+        "a signature, not a shape: only the server's keys sign a ticket code (the message says"
+        " which part failed)"
+    ),
+}
+
+
 def documented_refusal(description: str, body: Any) -> bool:
-    """Whether a 422 ``body`` lists only ``DOCUMENTED`` errors, each named in ``description``."""
+    """Whether a 422 ``body`` lists only ``DOCUMENTED`` errors (or is of a ``DOCUMENTED_TYPES``
+    type), each error's field named in ``description``."""
     errors = body.get("errors") if isinstance(body, dict) else None
     if not errors:
         return False
+    kind = str(body.get("type", "")).rsplit("/", 1)[-1]
     return all(
-        (error.get("field"), error.get("message")) in DOCUMENTED
+        ((error.get("field"), error.get("message")) in DOCUMENTED or kind in DOCUMENTED_TYPES)
         and f"`{error.get('field')}`" in description
         for error in errors
     )

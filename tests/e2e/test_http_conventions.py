@@ -368,6 +368,26 @@ def _odd_requests() -> dict[str, Call]:
         "encoded-slash-id": Call("GET", "/events/a%2Fb"),
         "head-events": Call("HEAD", "/events"),
         "options-events": Call("OPTIONS", "/events"),
+        "checkin-nul": Call(
+            "POST", f"/events/{uuid4()}/checkins", json={"code": "GT1.\u0000.x"}, auth="admin"
+        ),
+        "checkin-huge-code": Call(
+            "POST", f"/events/{uuid4()}/checkins", json={"code": "G" * 60_000}, auth="admin"
+        ),
+        "sync-year-zero": Call(
+            "POST",
+            f"/events/{uuid4()}/checkins/sync",
+            json={"scans": [{"code": "GT1.a.b", "scannedAt": "0001-01-01T00:00:00+01:00"}]},
+            auth="admin",
+        ),
+        "sync-leap-second": Call(
+            "POST",
+            f"/events/{uuid4()}/checkins/sync",
+            json={"scans": [{"code": "GT1.a.b", "scannedAt": "2026-12-31T23:59:60Z"}]},
+            auth="admin",
+        ),
+        "qr-unknown": Call("GET", f"/tickets/{uuid4()}/qr.svg", auth="admin"),
+        "sales-unknown": Call("GET", f"/events/{uuid4()}/sales", auth="admin"),
     }
 
 
@@ -418,6 +438,11 @@ CONTRACT = {
     ("get", "/readyz"),
     # v2
     ("get", "/.well-known/goticket-keys.json"),
+    ("get", "/bookings/{}/tickets"),
+    ("get", "/tickets/{}/qr.svg"),
+    ("post", "/events/{}/checkins"),
+    ("post", "/events/{}/checkins/sync"),
+    ("get", "/events/{}/sales"),
 }
 WITH_BODY = {
     ("post", "/auth/register"),
@@ -426,6 +451,8 @@ WITH_BODY = {
     ("post", "/events"),
     ("put", "/events/{}"),
     ("post", "/events/{}/bookings"),
+    ("post", "/events/{}/checkins"),
+    ("post", "/events/{}/checkins/sync"),
 }
 METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 

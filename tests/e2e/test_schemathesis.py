@@ -115,4 +115,9 @@ def test_the_fuzzer_excuses_only_documented_rules_named_in_the_description() -> 
     )
     assert not documented_refusal("no rule named here", problem(after))
     assert not documented_refusal(described, problem())
+    # A bad ticket code: a signature JSON Schema cannot check, excused when `code` is named.
+    invalid = {**problem(("code", "the signature does not verify")), "type": "x/invalid-ticket"}
+    assert documented_refusal("a `code` that does not verify", invalid)
+    assert not documented_refusal("no field named", invalid)
+    assert not documented_refusal("a `code`", {**invalid, "type": "x/wrong-event"})
     assert not documented_refusal(described, None)

@@ -17,6 +17,7 @@ from goticket.events import domain as events_domain
 from goticket.kit import errors
 from goticket.kit.errors import DomainError, Unavailable
 from goticket.kit.problems import Problem, domain_reply, error_reply
+from goticket.tickets import domain as tickets_domain
 
 SOURCE = Path(goticket.__file__).parent
 # Keyword arguments of a domain error that are not problem members.
@@ -24,7 +25,7 @@ NOT_MEMBERS = {"retry_after"}
 
 
 def domain_error_names() -> set[str]:
-    modules = (errors, accounts_domain, booking_domain, events_domain)
+    modules = (errors, accounts_domain, booking_domain, events_domain, tickets_domain)
     return {
         name
         for module in modules
@@ -47,7 +48,7 @@ def extension_members_raised() -> set[tuple[str, str]]:
 
 def test_the_scan_finds_the_known_members() -> None:
     found = {key for _, key in extension_members_raised()}
-    assert {"available", "limit", "booked"} <= found
+    assert {"available", "limit", "booked", "checked_in_at"} <= found
 
 
 @pytest.mark.parametrize(("error", "member"), sorted(extension_members_raised()))

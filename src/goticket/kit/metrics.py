@@ -154,7 +154,15 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=r,
         )
+        self.checkins = Counter(
+            "goticket_checkins",
+            "Ticket scans decided, by outcome (checked-in, already-checked-in, void, invalid,"
+            " wrong-event) and by way (scan: online; sync: an offline scanner's batch)",
+            ["outcome", "via"],
+            registry=r,
+        )
         self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._checkins: dict[tuple[str, str], Any] = {}
         self._rejected: dict[str, Any] = {}
         self._shed: dict[str, Any] = {}
         self._in_use = self.pool.labels("in_use")
@@ -205,6 +213,14 @@ class Metrics:
 
     def refunded(self, reason: str) -> None:
         self.refunds_total.labels(reason).inc()
+
+    # -- tickets (the tickets context's ``CheckInMetrics``) ----------------------------------
+
+    def checked_in(self, outcome: str, via: str, count: int = 1) -> None:
+        child = self._checkins.get((outcome, via))
+        if child is None:
+            child = self._checkins[(outcome, via)] = self.checkins.labels(outcome, via)
+        child.inc(count)
 
     # -- sampled ---------------------------------------------------------------------------
 

@@ -89,6 +89,12 @@ class Problem(msgspec.Struct, omit_defaults=True):
     sales_start_at: (
         Annotated[datetime, _said("sales-not-started: when bookings open (RFC 3339)")] | UnsetType
     ) = msgspec.field(default=UNSET, name="salesStartAt")
+    checked_in_at: (
+        Annotated[
+            datetime, _said("already-checked-in: when the ticket was first checked in (RFC 3339)")
+        ]
+        | UnsetType
+    ) = msgspec.field(default=UNSET, name="checkedInAt")
 
 
 _ENCODER = msgspec.json.Encoder()

@@ -1,21 +1,52 @@
-"""Use cases of ticket codes that need no table: sign, verify, publish the public keys.
+"""Use cases of tickets: sign, verify and publish codes (``TicketSigning``, no table), and show
+tickets, check them in and sum an event's sales (``TicketService``).
 
-Issuance (tickets of a confirmed booking) and check-in build on this; the keys are loaded once
-per process by the composition root, so a rotation takes effect when the service restarts."""
+The keys are loaded once per process by the composition root, so a rotation takes effect when
+the service restarts; the old keys stay, so codes signed before still verify and check in."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
+from goticket.kit.auth import Principal
+from goticket.kit.clock import Clock
+from goticket.kit.errors import DomainError, NotFound
 from goticket.tickets.domain import (
+    OUTCOME_OF_ERROR,
+    InvalidTicketCode,
     PublicKey,
+    Scan,
+    ScanOutcome,
+    ScanResult,
     SigningKey,
+    Ticket,
     TicketClaims,
+    TicketNotFound,
+    claims_for_event,
+    ensure_can_manage_door,
     issue_code,
     jwk,
+    plan_sync,
+    refuse_scan,
+    scan_time,
     verify_code,
 )
+from goticket.tickets.ports import (
+    BookingAccess,
+    CheckInMetrics,
+    EventOrganizers,
+    NoMetrics,
+    Sales,
+    UnitOfWorkFactory,
+)
+
+ONLINE = "scan"
+OFFLINE = "sync"
+VERIFY_SLICE = 50
 
 
 class TicketSigning:
@@ -32,3 +63,134 @@ class TicketSigning:
 
     def public_jwks(self) -> list[dict[str, str]]:
         return list(self._jwks)
+
+
+@dataclass(frozen=True, slots=True)
+class ShownTicket:
+    """A ticket with its code, signed when shown (Ed25519 is deterministic: the same key gives
+    the same code every time)."""
+
+    ticket: Ticket
+    code: str
+
+
+class TicketService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        signing: TicketSigning,
+        see_booking: BookingAccess,
+        organizers: EventOrganizers,
+        clock: Clock,
+        *,
+        metrics: CheckInMetrics | None = None,
+    ) -> None:
+        self._uow = uow
+        self._signing = signing
+        self._see_booking = see_booking
+        self._organizers = organizers
+        self._clock = clock
+        self._metrics: CheckInMetrics = metrics or NoMetrics()
+
+    def _shown(self, ticket: Ticket) -> ShownTicket:
+        return ShownTicket(ticket, self._signing.issue(ticket.id, ticket.event_id))
+
+    async def of_booking(self, actor: Principal, booking_id: UUID) -> list[ShownTicket]:
+        """The booking's tickets, for whoever may see the booking (else the booking's 404)."""
+        await self._see_booking(actor, booking_id)
+        async with self._uow(readonly=True) as uow:
+            tickets = await uow.tickets.of_booking(booking_id)
+        return [self._shown(ticket) for ticket in tickets]
+
+    async def code(self, actor: Principal, ticket_id: UUID) -> str:
+        """A ticket's code, for whoever may see its booking; 404 for anyone else."""
+        async with self._uow(readonly=True) as uow:
+            ticket = await uow.tickets.get(ticket_id)
+        if ticket is None:
+            raise TicketNotFound("no such ticket")
+        try:
+            await self._see_booking(actor, ticket.booking_id)
+        except NotFound:
+            raise TicketNotFound("no such ticket") from None
+        return self._signing.issue(ticket.id, ticket.event_id)
+
+    async def check_in(self, actor: Principal, event_id: UUID, code: str) -> ShownTicket:
+        """The first scan of a valid ticket uses it; any other scan is refused, saying why."""
+        try:
+            # The signature first: a forged or garbled code costs CPU only, never a query.
+            claims = self._signing.verify(code)
+            await self._ensure_door(actor, event_id)
+            claims_for_event(claims, event_id)
+            async with self._uow() as uow:
+                used = await uow.tickets.check_in(claims.ticket_id, event_id, self._clock.now())
+                if used is None:
+                    # Not valid (or gone): a fresh statement sees the scan that won meanwhile.
+                    refuse_scan(await uow.tickets.get(claims.ticket_id))
+                await uow.commit()
+        except DomainError as error:
+            outcome = OUTCOME_OF_ERROR.get(error.code)
+            if outcome is not None:
+                self._metrics.checked_in(outcome.value, ONLINE)
+            raise
+        assert used is not None
+        self._metrics.checked_in(ScanOutcome.CHECKED_IN.value, ONLINE)
+        return self._shown(used)
+
+    async def sync(
+        self, actor: Principal, event_id: UUID, scans: Sequence[tuple[str, datetime]]
+    ) -> list[ScanResult]:
+        """An offline scanner's batch, in one transaction: see ``domain.plan_sync``."""
+        # Who may sync first: a stranger's batch of a thousand codes costs no signature check.
+        await self._ensure_door(actor, event_id)
+        now = self._clock.now()
+        # A code scanned twice in a batch (two gates, a retried scan) is verified once. A
+        # signature costs some 0.2 ms of CPU: a full batch yields to the event loop between
+        # slices, so that other requests of this process are not held up behind it.
+        claims: dict[str, TicketClaims | ScanOutcome] = {}
+        for code, _ in scans:
+            if code not in claims:
+                claims[code] = self._claims(code, event_id)
+                if len(claims) % VERIFY_SLICE == 0:
+                    await asyncio.sleep(0)
+        verified = [_scan(code, scan_time(at, now), claims[code]) for code, at in scans]
+        ticket_ids = sorted({scan.ticket_id for scan in verified if scan.ticket_id is not None})
+        if ticket_ids:
+            async with self._uow() as uow:
+                before = await uow.tickets.lock(event_id, ticket_ids)
+                plan = plan_sync(verified, before)
+                await uow.tickets.check_in_many(plan.check_ins)
+                await uow.commit()
+        else:
+            plan = plan_sync(verified, {})
+        counts: dict[ScanOutcome, int] = {}
+        for result in plan.results:
+            counts[result.outcome] = counts.get(result.outcome, 0) + 1
+        for outcome, count in counts.items():
+            self._metrics.checked_in(outcome.value, OFFLINE, count)
+        return plan.results
+
+    def _claims(self, code: str, event_id: UUID) -> TicketClaims | ScanOutcome:
+        """The code's claims, or why a scan of it is refused before any query."""
+        try:
+            claims = self._signing.verify(code)
+        except InvalidTicketCode:
+            return ScanOutcome.INVALID
+        return claims if claims.event_id == event_id else ScanOutcome.WRONG_EVENT
+
+    async def sales(self, actor: Principal, event_id: UUID) -> Sales:
+        await self._ensure_door(actor, event_id)
+        async with self._uow(readonly=True) as uow:
+            sales = await uow.tickets.sales(event_id)
+        if sales is None:  # deleted since the check
+            ensure_can_manage_door(actor, None)
+        assert sales is not None
+        return sales
+
+    async def _ensure_door(self, actor: Principal, event_id: UUID) -> None:
+        ensure_can_manage_door(actor, await self._organizers(event_id))
+
+
+def _scan(code: str, at: datetime, claims: TicketClaims | ScanOutcome) -> Scan:
+    if isinstance(claims, ScanOutcome):
+        return Scan(code, at, None, claims)
+    return Scan(code, at, claims.ticket_id)
