@@ -10,6 +10,7 @@ import pytest
 from goticket.booking.repository import PgInventoryRepository
 from goticket.events.repository import PgEventsUnitOfWork
 from goticket.kit.db import Database, UnitOfWork
+from goticket.kit.errors import Unavailable
 from tests.bookings_support import DB
 from tests.contract.worlds import add_event, postgres_world
 
@@ -87,3 +88,22 @@ async def test_read_only_units_of_work_give_their_connections_back_idle(
         assert not connection.is_in_transaction()
     finally:
         await database.release(connection)
+
+
+async def test_a_lock_wait_past_the_timeout_is_a_503_not_a_500(database: Database, db: DB) -> None:
+    """A transaction that loses to another one (lock_timeout, deadlock) rolled back: the client
+    gets Unavailable (503 + Retry-After) and may retry."""
+    event_id = await seed_event(database)
+    async with db.transaction():
+        await db.execute("SELECT 1 FROM event_inventory WHERE event_id = $1 FOR UPDATE", event_id)
+        with pytest.raises(Unavailable) as caught:
+            async with UnitOfWork(database) as uow:
+                await uow.connection.execute("SET LOCAL lock_timeout = '50ms'")
+                await uow.connection.execute(
+                    "UPDATE event_inventory SET available = 0 WHERE event_id = $1", event_id
+                )
+    assert isinstance(caught.value.__cause__, asyncpg.exceptions.LockNotAvailableError)
+    assert (
+        await db.fetchval("SELECT available FROM event_inventory WHERE event_id = $1", event_id)
+        == 10
+    )

@@ -18,6 +18,13 @@ Connection: TypeAlias = "asyncpg.pool.PoolConnectionProxy[asyncpg.Record]"
 
 # Errors after which nobody knows whether the transaction committed, or the database is out of
 # reach: the client gets 503 + Retry-After and retries with its idempotency key.
+# Errors of a transaction that lost to another one (a lock wait past lock_timeout, a deadlock
+# PostgreSQL broke, a serialization failure): rolled back, so the client may simply retry.
+CONTENTION_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.LockNotAvailableError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+)
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.InterfaceError,
@@ -198,6 +205,9 @@ class UnitOfWork:
         )
         if isinstance(exc, CONNECTION_ERRORS) and not refused_write:
             raise Unavailable("the database connection was lost, retry shortly") from exc
+        if isinstance(exc, CONTENTION_ERRORS):
+            # Rolled back, nothing written: another transaction held what this one needed.
+            raise Unavailable("this is contended right now; retry shortly") from exc
 
     async def _release(self, connection: Connection) -> None:
         # Once a COMMIT went through, nothing may turn the outcome into an error: a caller that

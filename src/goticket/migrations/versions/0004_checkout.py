@@ -90,10 +90,13 @@ def upgrade() -> None:
         FROM new_rows n JOIN old_rows o ON o.id = n.id
         CROSS JOIN LATERAL generate_series(1, n.quantity) AS s(seq)
         WHERE o.confirmed_at IS NULL AND n.confirmed_at IS NOT NULL;
-        UPDATE tickets t SET status = 'void'
-        FROM new_rows n JOIN old_rows o ON o.id = n.id
-        WHERE t.booking_id = n.id AND t.status = 'valid'
-          AND o.status = 'confirmed' AND n.status <> 'confirmed';
+        -- Locked in ticket id order, as a check-in sync locks them: the two never deadlock.
+        UPDATE tickets SET status = 'void'
+        WHERE id IN (
+            SELECT t.id FROM tickets t
+            JOIN new_rows n ON t.booking_id = n.id JOIN old_rows o ON o.id = n.id
+            WHERE t.status = 'valid' AND o.status = 'confirmed' AND n.status <> 'confirmed'
+            ORDER BY t.id FOR UPDATE OF t);
         RETURN NULL;
     END $$;
     CREATE TRIGGER bookings_update_tickets_on_update AFTER UPDATE ON bookings
