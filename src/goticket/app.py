@@ -46,6 +46,12 @@ from goticket.kit.pagination import CursorCodec
 from goticket.kit.problems import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from goticket.kit.runtime import settle_heap
 from goticket.kit.tokens import TokenCodec
+from goticket.payments.domain import PaymentDue
+from goticket.payments.endpoints import payments_router
+from goticket.payments.fake import FakeProvider, LoopbackPoster
+from goticket.payments.ports import PaymentOutcomes
+from goticket.payments.repository import PgPaymentsUnitOfWork
+from goticket.payments.service import PaymentService
 from goticket.tickets.endpoints import tickets_router
 from goticket.tickets.keyring import KeyRing, resolve_ring
 from goticket.tickets.service import TicketSigning
@@ -118,7 +124,54 @@ def ticket_signing(settings: Settings, clock: Clock) -> TicketSigning:
     return signing_from(resolve_ring(settings.data_dir, ticket_keys(settings), clock.now()))
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestContext:
+class NoCheckoutYet:
+    """The payments context's ``PaymentOutcomes`` until booking's checkout is wired here: no
+    payment is known, so the fake checkout is a 404 and a webhook has nothing to do (200)."""
+
+    async def payment_succeeded(self, payment_id: UUID, amount: int, currency: str) -> None:
+        log.warning("payment outcome not applied: no checkout wired", payment_id=str(payment_id))
+
+    async def payment_failed(self, payment_id: UUID) -> None:
+        log.warning("payment outcome not applied: no checkout wired", payment_id=str(payment_id))
+
+    async def payment(self, payment_id: UUID) -> PaymentDue | None:
+        return None
+
+
+def payment_outcomes() -> PaymentOutcomes:
+    """What a payment's outcome does to its booking (booking's checkout, adapted here)."""
+    return NoCheckoutYet()
+
+
+def payment_service(
+    settings: Settings,
+    database: Database,
+    outcomes: PaymentOutcomes,
+    clock: Clock,
+    metrics: Metrics | None = None,
+) -> tuple[PaymentService, LoopbackPoster]:
+    """The payments context; its fake provider posts its webhooks through the poster, whose
+    ``app`` the caller binds once the app exists."""
+    fake = FakeProvider(settings.resolved_payment_webhook_secret())
+    poster = LoopbackPoster()
+    service = PaymentService(
+        fake,
+        outcomes,
+        partial(PgPaymentsUnitOfWork, database),
+        clock,
+        fake=fake,
+        poster=poster,
+        metrics=metrics,
+    )
+    return service, poster
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    outcomes: PaymentOutcomes | None = None,
+) -> RequestContext:
     if settings.database_url is None:
         raise RuntimeError("GOTICKET_DATABASE_URL is not set (goticket serve sets it for you)")
     clock = clock or SystemClock()
@@ -178,6 +231,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         booking_uow, booking_terms, reserver, clock, metrics=metrics, cached_terms=held_terms
     )
     booking_answer = BookingAnswer(bookings, tokens)
+    payments, loopback = payment_service(
+        settings, database, outcomes or payment_outcomes(), clock, metrics
+    )
     signing = ticket_signing(settings, clock)
 
     async def stock(limit: int) -> Sequence[EventStock]:
@@ -222,6 +278,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
             events_router(events, reads, cursors),
             booking_router(bookings, booking_answer, cursors),
             tickets_router(signing),
+            payments_router(payments),
             *health_handlers(database, head_revision()),
             metrics_handler(
                 metrics, settings.resolved_metrics_token(), stock, settings.metrics_events
@@ -247,7 +304,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     # The two routes of a stampede skip the framework (plumbing around their one
     # implementation): the booking, and the event page the fans reload.
     fast = first_of(booking_answer.fast_route(), event_fast_route(reads))
-    return RequestContext(app, metrics.request, fast)
+    context = RequestContext(app, metrics.request, fast)
+    loopback.app = context  # the fake provider's webhooks come in through the front door
+    return context
 
 
 def app_from_env() -> RequestContext:
