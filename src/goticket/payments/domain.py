@@ -123,12 +123,9 @@ def parse_notice(webhook_id: str, data: Any) -> PaymentNotice:
     else:
         event = PaymentEvent(raw_type)
     payload = data.get("data")
-    if "data" not in data:
-        errors.append(FieldError("data", "required"))
-        payload = {}
-    elif not isinstance(payload, dict):
-        errors.append(FieldError("data", "must be an object"))
-        payload = {}
+    if not isinstance(payload, dict):
+        errors.append(FieldError("data", "required" if payload is None else "must be an object"))
+        raise InvalidInput(errors)
     payment_id = _payment_id(payload, errors)
     amount = _amount(payload, errors)
     currency = _currency(payload, errors)
