@@ -18,6 +18,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from goticket.config import Settings, webhook_secret_bytes
 from goticket.kit.auth import Principal, Role
@@ -169,6 +170,20 @@ def test_fresh_webhook_ids() -> None:
 def test_the_checkout_url_is_the_fake_checkout() -> None:
     url = FakeProvider(SECRET).checkout_url(PAYMENT)
     assert url == f"/payments/fake/{PAYMENT}/complete"
+
+
+def test_the_tolerance_is_5_minutes_in_the_library_we_rely_on() -> None:
+    # standardwebhooks decides the window; if a new version changed it, this fails first.
+    hook = Webhook(SECRET)
+    body = b"{}"
+    for minutes, ok in [(4.9, True), (5.1, False), (-4.9, True), (-5.1, False)]:
+        at = datetime.now(UTC) - timedelta(minutes=minutes)
+        headers = signed(body, webhook_id="msg_x", at=at)
+        if ok:
+            hook.verify(body, headers, json_parse=False)
+        else:
+            with pytest.raises(WebhookVerificationError):
+                hook.verify(body, headers, json_parse=False)
 
 
 # ---------------------------------------------------------------------------- the service

@@ -45,7 +45,8 @@ def payments_router(service: PaymentService) -> Router:
         `webhook-id` processed before is 200 `duplicate` and changes nothing; an unknown
         `paymentId` is 200 (nothing to do). Otherwise 200 `accepted` once the outcome is
         committed: `payment.succeeded` confirms the payment's booking, `payment.failed` marks
-        its payment failed (the hold stays until it expires)."""
+        its payment failed (the hold stays until it expires). The content type is not
+        checked: the signature vouches for the bytes."""
         raw = await request.body()  # the signature is over these exact bytes
         headers = {name.lower(): value for name, value in request.headers.items()}
         return WebhookAck(await service.receive(provider, headers, raw))
