@@ -401,3 +401,25 @@ async def test_webhooks_and_payments_are_counted(pay: Api, payment_settings: Set
     assert samples['goticket_payment_webhooks_total{result="duplicate"}'] >= 1
     assert samples['goticket_payment_webhooks_total{result="invalid-signature"}'] >= 1
     assert samples['goticket_payments_total{outcome="succeeded"}'] >= 1
+
+
+# ---------------------------------------------------------------------------- OpenAPI
+
+
+async def test_the_document_describes_both_routes(pay: Api) -> None:
+    document = (await pay.http.get("/openapi.json")).json()
+    intake = document["paths"]["/payments/webhooks/{provider}"]["post"]
+    assert "security" not in intake  # signed, not authenticated by a bearer token
+    headers = {p["name"]: p for p in intake["parameters"] if p["in"] == "header"}
+    assert set(headers) == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    assert all(p["required"] for p in headers.values())
+    assert {"200", "400", "401", "404", "413", "422"} <= set(intake["responses"])
+    assert "invalid-signature" in intake["responses"]["401"]["description"]
+    webhook = document["components"]["schemas"]["PaymentWebhook"]
+    assert set(webhook["properties"]) == {"type", "data"}
+    checkout = document["paths"]["/payments/fake/{payment_id}/complete"]["post"]
+    assert checkout["security"] == [{"bearerAuth": []}]
+    assert {"202", "401", "404", "422"} <= set(checkout["responses"])
+    request = document["components"]["schemas"]["FakeCheckoutRequest"]
+    assert request["additionalProperties"] is False
+    assert request["required"] == ["outcome"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Request, Response, Router, post
 from litestar.background_tasks import BackgroundTask
-from litestar.params import FromPath
+from litestar.params import FromPath, Parameter
 
 from goticket.kit.bearer import principal_of
 from goticket.kit.bodies import read_json
@@ -25,15 +26,29 @@ from goticket.payments.service import PaymentService
 AnyRequest = Request[Any, Any, Any]
 
 
+def webhook_errors() -> dict[int, Any]:
+    answers = errors(400, 401, 404, 413, 422, 503, with_body=False)
+    answers[401] = dataclasses.replace(
+        answers[401],
+        description="`invalid-signature`: a webhook header is missing, no signature matches, or"
+        " the timestamp is more than 5 minutes off",
+    )
+    answers[404] = dataclasses.replace(answers[404], description="No such payment provider")
+    return answers
+
+
 def payments_router(service: PaymentService) -> Router:
     @post(
         "/payments/webhooks/{provider:str}",
         status_code=200,
         tags=["payments"],
         opt=body(PaymentWebhook) | header_parameters(*webhook_headers()),
-        responses=errors(400, 401, 404, 413, 422, 503, with_body=False),
+        responses=webhook_errors(),
     )
-    async def receive_webhook(request: AnyRequest, provider: FromPath[str]) -> WebhookAck:
+    async def receive_webhook(
+        request: AnyRequest,
+        provider: Annotated[str, Parameter(description="The payment provider's name: `fake`")],
+    ) -> WebhookAck:
         """A payment provider reports a payment's outcome (no bearer token: the body is signed
         as Standard Webhooks, with the provider's webhook secret). The built-in provider is
         `fake`; any other name is a 404.
