@@ -13,6 +13,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from pydantic import SecretStr
 
 from goticket.config import Settings
@@ -423,3 +424,43 @@ async def test_the_document_describes_both_routes(pay: Api) -> None:
     request = document["components"]["schemas"]["FakeCheckoutRequest"]
     assert request["additionalProperties"] is False
     assert request["required"] == ["outcome"]
+
+
+# ---------------------------------------------------------------------------- a real server
+
+
+async def test_under_uvicorn_the_webhook_follows_the_202(
+    payment_settings: Settings, db: asyncpg.Connection[Any], database_url: str
+) -> None:
+    """Over a socket the delivery (a background task of the 202) runs after the answer is sent;
+    the webhook still arrives, through the service's own front door."""
+    recording = RecordingOutcomes()
+    async with serving(payment_settings, outcomes=recording) as application:
+        config = uvicorn.Config(
+            application, host="127.0.0.1", port=0, log_config=None, lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        try:
+            while not server.started:
+                await asyncio.sleep(0.01)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                api = Api(http, payment_settings, database_url)
+                owner = await api.user()
+                due = recording.add(owner.id, amount=1234, currency="DKK")
+                response = await http.post(
+                    complete_path(due.payment_id),
+                    json={"outcome": "succeeded"},
+                    headers=owner.headers,
+                )
+                assert response.status_code == 202, response.text
+                for _ in range(200):
+                    if recording.calls:
+                        break
+                    await asyncio.sleep(0.02)
+            assert recording.calls == [("succeeded", due.payment_id, 1234, "DKK")]
+            assert await remembered(db) == [response.json()["webhookId"]]
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, 10)
