@@ -87,13 +87,11 @@ class UnreadableNotice(DomainError):
 
 
 class UnknownProvider(NotFound):
-    code = "not-found"
-    title = "Not found"
+    """No provider of that name is configured (its webhook intake does not exist)."""
 
 
 class PaymentNotFound(NotFound):
-    code = "not-found"
-    title = "Not found"
+    """No such payment, or one the caller does not pay (its existence does not leak)."""
 
 
 class ProviderUnavailable(Unavailable):
