@@ -22,7 +22,7 @@ from goticket.kit.migrate import upgrade
 from testbed.databases import fresh_database
 from tests.support import Api, serving
 
-TABLES = "bookings, event_inventory, events, users"
+TABLES = "bookings, event_inventory, events, users, payment_webhooks"
 
 
 @pytest.fixture(scope="session")

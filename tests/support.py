@@ -24,13 +24,13 @@ _counter = itertools.count(1)
 
 
 @asynccontextmanager
-async def serving(settings: Settings) -> AsyncIterator[RequestContext]:
-    """``create_app(settings)`` with its lifespan running, like one worker process.
+async def serving(settings: Settings, **options: Any) -> AsyncIterator[RequestContext]:
+    """``create_app(settings, **options)`` with its lifespan running, like one worker process.
 
     The lifespan must be entered and left in one task (anyio's rule), and fixture setup and
     teardown may run in different ones: a task of its own holds it open.
     """
-    application = create_app(settings)
+    application = create_app(settings, **options)
     started, stop = asyncio.Event(), asyncio.Event()
 
     async def run_lifespan() -> None:

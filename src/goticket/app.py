@@ -48,6 +48,12 @@ from goticket.kit.pagination import CursorCodec
 from goticket.kit.problems import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from goticket.kit.runtime import settle_heap
 from goticket.kit.tokens import TokenCodec
+from goticket.payments.domain import PaymentDue
+from goticket.payments.endpoints import payments_router
+from goticket.payments.fake import FakeProvider, LoopbackPoster
+from goticket.payments.ports import PaymentOutcomes
+from goticket.payments.repository import PgPaymentsUnitOfWork
+from goticket.payments.service import PaymentService
 from goticket.tickets.endpoints import tickets_router
 from goticket.tickets.keyring import KeyRing, resolve_ring
 from goticket.tickets.repository import PgTicketsUnitOfWork
@@ -71,19 +77,6 @@ class CatalogTerms:
 
     async def terms(self, event_ids: Sequence[UUID]) -> dict[UUID, BookingTerms]:
         return {event.id: terms_of(event) for event in await self._events.get_many(event_ids)}
-
-
-class LoggedRefunds:
-    """The fake provider's refunds: nothing to call, the decision is logged."""
-
-    async def refund(self, payment_id: UUID, provider: str, amount: int, currency: str) -> None:
-        log.info(
-            "payment refunded",
-            payment_id=str(payment_id),
-            provider=provider,
-            amount=amount,
-            currency=currency,
-        )
 
 
 def terms_of(event: Event) -> BookingTerms:
@@ -157,7 +150,66 @@ def ticket_service(
     return TicketService(uow, signing, see_booking, organizer, clock, metrics=metrics)
 
 
-def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestContext:
+class CheckoutOutcomes:
+    """The payments context's ``PaymentOutcomes``: booking's checkout service, adapted."""
+
+    def __init__(self, checkout: CheckoutService) -> None:
+        self._checkout = checkout
+
+    async def payment_succeeded(self, payment_id: UUID, amount: int, currency: str) -> None:
+        await self._checkout.payment_succeeded(payment_id, amount, currency)
+
+    async def payment_failed(self, payment_id: UUID) -> None:
+        await self._checkout.payment_failed(payment_id)
+
+    async def payment(self, payment_id: UUID) -> PaymentDue | None:
+        due = await self._checkout.payment(payment_id)
+        if due is None:
+            return None
+        return PaymentDue(payment_id, due.payer, due.amount, due.currency)
+
+
+class PaymentRefunds:
+    """Booking's ``Refunds``, given to the payments service once it exists (each needs the
+    other: payments applies its outcomes through booking, booking refunds through payments)."""
+
+    service: PaymentService | None = None
+
+    async def refund(self, payment_id: UUID, provider: str, amount: int, currency: str) -> None:
+        if self.service is None:
+            raise RuntimeError("refunds are not wired to the payments service")
+        await self.service.refund(payment_id, provider, amount, currency)
+
+
+def payment_service(
+    settings: Settings,
+    database: Database,
+    outcomes: PaymentOutcomes,
+    clock: Clock,
+    metrics: Metrics | None = None,
+) -> tuple[PaymentService, LoopbackPoster]:
+    """The payments context; its fake provider posts its webhooks through the poster, whose
+    ``app`` the caller binds once the app exists."""
+    fake = FakeProvider(settings.resolved_payment_webhook_secret())
+    poster = LoopbackPoster()
+    service = PaymentService(
+        fake,
+        outcomes,
+        partial(PgPaymentsUnitOfWork, database),
+        clock,
+        fake=fake,
+        poster=poster,
+        metrics=metrics,
+    )
+    return service, poster
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    outcomes: PaymentOutcomes | None = None,
+) -> RequestContext:
     if settings.database_url is None:
         raise RuntimeError("GOTICKET_DATABASE_URL is not set (goticket serve sets it for you)")
     clock = clock or SystemClock()
@@ -193,7 +245,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
 
     metrics = Metrics()
     booking_uow = partial(PgBookingUnitOfWork, database, CatalogTerms)
-    writer = BatchWriter(booking_uow, clock, metrics)
+    writer = BatchWriter(booking_uow, clock, metrics, payment_provider=settings.payment_provider)
     reserver: Reserver = (
         ReservationEngine(
             writer,
@@ -213,7 +265,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         view = reads.held(event_id)
         return terms_of(view.event) if view is not None else None
 
-    refunds = LoggedRefunds()
+    refunds = PaymentRefunds()
     bookings = BookingService(
         booking_uow,
         booking_terms,
@@ -225,6 +277,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     )
     checkout = CheckoutService(booking_uow, reserver, refunds, clock, metrics=metrics)
     booking_answer = BookingAnswer(bookings, tokens)
+    payments, loopback = payment_service(
+        settings, database, outcomes or CheckoutOutcomes(checkout), clock, metrics
+    )
+    refunds.service = payments
     signing = ticket_signing(settings, clock)
     tickets = ticket_service(database, signing, bookings, events, clock, metrics)
 
@@ -250,6 +306,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
         background = [
             asyncio.create_task(sample_every_second()),
             asyncio.create_task(checkout.sweep_every(settings.hold_sweep_period)),
+            asyncio.create_task(payments.forget_webhooks_every()),
         ]
         if settings.read_cache_max_age > 0:  # at 0 nothing is reused: nothing to keep fresh
             listener.start()
@@ -273,6 +330,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
             events_router(events, reads, cursors),
             booking_router(bookings, booking_answer, cursors),
             tickets_router(signing, tickets),
+            payments_router(payments),
             *health_handlers(database, head_revision()),
             metrics_handler(
                 metrics, settings.resolved_metrics_token(), stock, settings.metrics_events
@@ -298,7 +356,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> RequestCont
     # The two routes of a stampede skip the framework (plumbing around their one
     # implementation): the booking, and the event page the fans reload.
     fast = first_of(booking_answer.fast_route(), event_fast_route(reads))
-    return RequestContext(app, metrics.request, fast)
+    context = RequestContext(app, metrics.request, fast)
+    loopback.app = context  # the fake provider's webhooks come in through the front door
+    return context
 
 
 def app_from_env() -> RequestContext:

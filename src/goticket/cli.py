@@ -89,6 +89,7 @@ def serve(
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings.resolved_jwt_secret()  # create them once, before the workers race to
     settings.resolved_metrics_token()
+    settings.resolved_payment_webhook_secret()
     local_signing(settings)
     if workers > 1:
         # One metrics view for all workers: each writes its samples to files in this folder.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 from pathlib import Path
@@ -60,6 +62,11 @@ class Settings(BaseSettings):
     # Ed25519 private key; the first pair signs, the others stay published). Unset: a key ring
     # generated once, 0600, in the data folder (see tickets/keyring.py).
     ticket_signing_key: SecretStr | None = None
+    # Payments: the provider that takes the money ("fake", the built-in one, is the only one yet)
+    # and the Standard Webhooks secret its webhooks are signed with ("whsec_" + base64 of 24..64
+    # bytes). Unset: generated once, 0600, in the data folder.
+    payment_provider: Literal["fake"] = "fake"
+    payment_webhook_secret: SecretStr | None = None
     # Argon2id cost. The defaults are RFC 9106's second recommended option; tests lower them.
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=64, le=4_194_304)
@@ -69,6 +76,13 @@ class Settings(BaseSettings):
     @classmethod
     def _any_case(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("payment_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            webhook_secret_bytes(value.get_secret_value())
+        return value
 
     def resolved_jwt_secret(self) -> str:
         """The configured secret, else one generated once and kept 0600 in the data folder."""
@@ -81,6 +95,30 @@ class Settings(BaseSettings):
         if self.metrics_token is not None:
             return self.metrics_token.get_secret_value()
         return _persistent_secret(self.data_dir / "metrics-token")
+
+    def resolved_payment_webhook_secret(self) -> str:
+        """The configured webhook secret, else one generated once and kept 0600 in the data dir."""
+        if self.payment_webhook_secret is not None:
+            return self.payment_webhook_secret.get_secret_value()
+        fresh = WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+        return create_once(self.data_dir / "payment-webhook-secret", fresh + "\n").strip()
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - a prefix, not a secret
+
+
+def webhook_secret_bytes(secret: str) -> bytes:
+    """The key of a Standard Webhooks secret (``whsec_`` + base64 of 24..64 bytes), or
+    ``ValueError`` without the secret in the message."""
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        raise ValueError("must start with whsec_")
+    try:
+        key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except binascii.Error:
+        raise ValueError("must be whsec_ followed by base64") from None
+    if not 24 <= len(key) <= 64:
+        raise ValueError("must encode 24 to 64 bytes")
+    return key
 
 
 def describe(error: ValidationError) -> str:

@@ -45,6 +45,9 @@ class PermissionDenied(DomainError):
 class AuthenticationFailed(DomainError):
     code = "unauthorized"
     title = "Unauthorized"
+    # The WWW-Authenticate challenge of the 401 (RFC 9110 15.5.2): how to authenticate. A
+    # credential that is not a bearer token (a webhook signature) names its own scheme.
+    challenge: ClassVar[str] = 'Bearer realm="goticket"'
 
 
 class Unavailable(DomainError):

@@ -161,6 +161,20 @@ class Metrics:
             ["outcome", "via"],
             registry=r,
         )
+        self.payments = Counter(
+            "goticket_payments",
+            "Payment outcomes: succeeded and failed as the provider's webhooks report them, and"
+            " refunds issued",
+            ["outcome"],
+            registry=r,
+        )
+        self.payment_webhooks = Counter(
+            "goticket_payment_webhooks",
+            "Payment provider webhooks received, by result (accepted, duplicate,"
+            " invalid-signature, invalid-body)",
+            ["result"],
+            registry=r,
+        )
         self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._checkins: dict[tuple[str, str], Any] = {}
         self._rejected: dict[str, Any] = {}
@@ -221,6 +235,14 @@ class Metrics:
         if child is None:
             child = self._checkins[(outcome, via)] = self.checkins.labels(outcome, via)
         child.inc(count)
+
+    # -- payments (the payments context's ``PaymentMetrics``) -----------------------------
+
+    def payment(self, outcome: str) -> None:
+        self.payments.labels(outcome).inc()
+
+    def webhook(self, result: str) -> None:
+        self.payment_webhooks.labels(result).inc()
 
     # -- sampled ---------------------------------------------------------------------------
 

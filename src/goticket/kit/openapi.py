@@ -79,6 +79,13 @@ def errors(*statuses: int, with_body: bool = True) -> dict[int, ResponseSpec]:
     }
 
 
+def header_parameters(*parameters: dict[str, Any]) -> dict[str, Any]:
+    """Header parameters (OpenAPI objects) that a handler reads from the raw request itself:
+    declared as Litestar parameters they would be refused by the framework before the
+    handler could answer with its own status (a webhook's missing signature is a 401)."""
+    return {"header_parameters": parameters}
+
+
 def conditional() -> dict[str, Any]:
     """For a GET answered by ``kit.cache.conditional``: documents ``If-None-Match``, the
     304 and the caching headers (Litestar cannot put headers on an extra response)."""
@@ -133,6 +140,11 @@ def build_document(app: Litestar) -> dict[str, Any]:
                     bodies.append((*where, handler.opt["body"], handler.opt["body_required"]))
                 if "links" in handler.opt:
                     linked.append((*where, handler.opt["links"]))
+                if "header_parameters" in handler.opt:
+                    operation = document["paths"][route.path_format][method.lower()]
+                    operation.setdefault("parameters", []).extend(
+                        copy.deepcopy(list(handler.opt["header_parameters"]))
+                    )
     _drop_foreign_errors(document)
     _add_bodies(document, bodies)
     for path, method, link in linked:

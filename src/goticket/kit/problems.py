@@ -168,7 +168,7 @@ def domain_reply(exc: DomainError) -> Reply:
     status = status_of(exc)
     headers: dict[str, str] = {}
     if isinstance(exc, AuthenticationFailed):
-        headers["WWW-Authenticate"] = 'Bearer realm="goticket"'
+        headers["WWW-Authenticate"] = exc.challenge
     if exc.retry_after is not None:
         headers["Retry-After"] = str(exc.retry_after)
     errors = exc.errors if isinstance(exc, InvalidInput) else ()
