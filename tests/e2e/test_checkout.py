@@ -110,3 +110,85 @@ async def test_an_instant_booking_reads_as_in_v1_with_its_tickets(api: Api, db: 
     )
     assert tickets == 2
     await assert_invariant(db)
+
+
+async def pay(api: Api, fan: Actor, booking: dict[str, Any], outcome: str = "succeeded") -> None:
+    """Play the buyer at the fake checkout: its signed webhook reaches the service before the
+    in-process client call returns."""
+    response = await api.http.post(
+        booking["payment"]["checkoutUrl"], json={"outcome": outcome}, headers=fan.headers
+    )
+    assert response.status_code == 202, response.text
+
+
+async def get_booking(api: Api, actor: Actor, booking_id: str) -> dict[str, Any]:
+    response = await api.http.get(f"/bookings/{booking_id}", headers=actor.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@BOTH_MODES
+async def test_hold_pay_tickets_check_in_then_cancel_refunds_and_voids(api: Api, db: DB) -> None:
+    organizer = await api.user("organizer")
+    event = await paid_event(api, organizer=organizer, capacity=10)
+    fan = await api.user()
+    booking = assert_booked(await api.book(fan, event["id"], 2))
+    none_yet = await api.http.get(f"/bookings/{booking['id']}/tickets", headers=fan.headers)
+    assert none_yet.json() == {"items": []}
+
+    await pay(api, fan, booking, "failed")
+    failed = await get_booking(api, fan, booking["id"])
+    assert (failed["status"], failed["payment"]["status"]) == ("pending", "failed")
+
+    await pay(api, fan, booking)  # the buyer tries again, and it goes through
+    paid = await get_booking(api, fan, booking["id"])
+    assert (paid["status"], paid["payment"]["status"]) == ("confirmed", "succeeded")
+    assert paid["expiresAt"] == booking["expiresAt"]
+    tickets = (
+        await api.http.get(f"/bookings/{booking['id']}/tickets", headers=fan.headers)
+    ).json()["items"]
+    assert [t["status"] for t in tickets] == ["valid", "valid"]
+    assert await event_spots(api, event["id"]) == 8
+    await assert_invariant(db)
+
+    scanned = await api.http.post(
+        f"/events/{event['id']}/checkins",
+        json={"code": tickets[0]["code"]},
+        headers=organizer.headers,
+    )
+    assert scanned.status_code == 200, scanned.text
+    assert scanned.json()["firstCheckIn"] is True
+
+    cancelled = await api.http.post(f"/bookings/{booking['id']}/cancel", headers=fan.headers)
+    assert cancelled.status_code == 200, cancelled.text
+    assert (cancelled.json()["status"], cancelled.json()["payment"]["status"]) == (
+        "cancelled",
+        "refunded",
+    )
+    after = (await api.http.get(f"/bookings/{booking['id']}/tickets", headers=fan.headers)).json()[
+        "items"
+    ]
+    assert sorted(t["status"] for t in after) == ["used", "void"]  # the scan stays history
+    void = await api.http.post(
+        f"/events/{event['id']}/checkins",
+        json={"code": tickets[1]["code"]},
+        headers=organizer.headers,
+    )
+    assert_problem(void, 409, "ticket-void")
+    assert await event_spots(api, event["id"]) == 10
+    sales = await api.http.get(f"/events/{event['id']}/sales", headers=organizer.headers)
+    assert sales.json()["cancelled"] == 2
+    assert sales.json()["confirmed"] == 0
+    await assert_invariant(db)
+
+
+async def test_only_the_payer_reaches_the_fake_checkout(api: Api) -> None:
+    event = await paid_event(api, capacity=5)
+    fan, other = await api.user(), await api.user()
+    booking = assert_booked(await api.book(fan, event["id"], 1))
+    response = await api.http.post(
+        booking["payment"]["checkoutUrl"], json={"outcome": "succeeded"}, headers=other.headers
+    )
+    assert_problem(response, 404, "not-found")
+    assert (await get_booking(api, fan, booking["id"]))["status"] == "pending"
