@@ -4,6 +4,7 @@ cancelling it gives them back; instant events answer as in v1. Engine on and off
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -192,3 +193,18 @@ async def test_only_the_payer_reaches_the_fake_checkout(api: Api) -> None:
     )
     assert_problem(response, 404, "not-found")
     assert (await get_booking(api, fan, booking["id"]))["status"] == "pending"
+
+
+@BOTH_MODES
+async def test_200_concurrent_holds_over_http_on_100_spots_hold_exactly_100(
+    api: Api, db: DB
+) -> None:
+    event = await paid_event(api, capacity=100)
+    fans = [await api.user() for _ in range(200)]
+    answers = await asyncio.gather(*(api.book(fan, event["id"], 1) for fan in fans))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201] * 100 + [409] * 100
+    assert all(a.json()["status"] == "pending" for a in answers if a.status_code == 201)
+    assert all(a.json()["type"].endswith("/sold-out") for a in answers if a.status_code == 409)
+    assert await event_spots(api, event["id"]) == 0
+    await assert_invariant(db)
