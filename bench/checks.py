@@ -1,5 +1,6 @@
 """What the database says after a scenario: the inventory invariant for every event, the rows
-inserted against the 201s wrk counted, and when the storm sold out."""
+inserted (tickets used, for the check-in) against the 201s (200s) wrk counted, and when the storm
+sold out."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 import psycopg
 
 from bench import BenchFailure
-from bench.options import READS, Options
+from bench.options import BOOKS, Options
 from bench.results import Result
 from bench.seeding import Database
 
@@ -26,18 +27,20 @@ def count_bookings(db: Database, events: Sequence[uuid.UUID]) -> int:
 
 
 def invariant_violations(db: Database) -> list[str]:
-    """Every event whose inventory disagrees with its confirmed bookings."""
+    """Every event whose inventory disagrees with its bookings that hold spots: the confirmed
+    ones and the pending holds."""
     with db.connect() as conn:
         rows = conn.execute(
             """SELECT i.event_id, i.capacity, i.available, coalesce(b.booked, 0)
                FROM event_inventory i
                LEFT JOIN (SELECT event_id, sum(quantity) AS booked FROM bookings
-                          WHERE status = 'confirmed' GROUP BY event_id) b USING (event_id)
+                          WHERE status IN ('pending', 'confirmed')
+                          GROUP BY event_id) b USING (event_id)
                WHERE i.capacity <> i.available + coalesce(b.booked, 0)
                ORDER BY i.event_id LIMIT 20"""
         ).fetchall()
     return [
-        f"event {event}: capacity {cap} != available {avail} + confirmed {booked}"
+        f"event {event}: capacity {cap} != available {avail} + pending and confirmed {booked}"
         for event, cap, avail, booked in rows
     ]
 
@@ -62,14 +65,15 @@ def checkpoint(db: Database) -> None:
 
 
 def verify(result: Result, db: Database) -> None:
-    """The invariant for every event, and 201s == rows inserted; BenchFailure otherwise."""
+    """The invariant for every event, and 201s == rows inserted (200s == tickets used, for the
+    check-in); BenchFailure otherwise."""
     violations = invariant_violations(db)
     if violations:
         raise BenchFailure(
             f"INVARIANT VIOLATED after {result.mode}/{result.scenario}: " + "; ".join(violations)
         )
     unanswered = result.sent - result.answered
-    created = 0 if result.kind in READS else result.ok
+    created = result.ok if result.kind in (*BOOKS, "checkin") else 0
     if result.rows_inserted == created:
         result.check = "ok"
     elif unanswered > 0 and created < result.rows_inserted <= created + unanswered:
@@ -78,9 +82,11 @@ def verify(result: Result, db: Database) -> None:
         result.check = f"ok ({result.rows_inserted - created} of {unanswered} unanswered booked)"
         result.notes.append(f"{unanswered} requests were unanswered when wrk stopped")
     else:
+        what = "used tickets" if result.kind == "checkin" else "bookings"
+        status = "200" if result.kind == "checkin" else "201"
         raise BenchFailure(
-            f"ROWS MISMATCH after {result.mode}/{result.scenario}: wrk counted {created} x 201 "
-            f"but the database gained {result.rows_inserted} bookings "
+            f"ROWS MISMATCH after {result.mode}/{result.scenario}: wrk counted {created} x "
+            f"{status} but the database gained {result.rows_inserted} {what} "
             f"({unanswered} requests unanswered)"
         )
 

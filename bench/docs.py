@@ -6,11 +6,31 @@ import json
 from pathlib import Path
 from typing import Any
 
+from bench.seeding import HOLD_SECONDS
 from bench.table import cells, run_label
 
 _SCENARIOS = [
     "- **hot-64 / hot-256**: every request books one event of capacity 10,000,000 (never "
     "sells out), no per-user limit.",
+    '- **holds-64 / holds-256**: the same load as hot on an event with `checkout: "payment"` '
+    "(`holdSeconds` {hold_seconds}): every booking is a hold (pending, `expiresAt`), none "
+    "expires within the run. Target: >= 90 % of hot's bookings/s at the same connections, "
+    "p99 at most 110 % of hot's, in the same server start.",
+    "- **expiry**: {expiry_holds:,} pending holds of one spot, written in SQL on a payment event "
+    "(its spots taken from the inventory), all due in the same second, {expiry_lead:g} s after "
+    "the seeding began; from its end, {expiry_connections} connections book the hot event "
+    "until `--duration` seconds past that instant (their p99 covers the whole load). The "
+    "harness counts the event's pending holds every 0.1 s from the due instant (the server's "
+    "sweeper runs in every worker, one at a time, batches of 5,000). Target: every hold "
+    "expired within 10 s; the hot event's p99 meanwhile at most 2x "
+    "hot-{expiry_connections}'s of the same run.",
+    "- **checkin**: {checkin_tickets:,} tickets of one event (confirmed bookings written in SQL, "
+    "their tickets issued by the database's trigger), each code signed by the harness with the "
+    "key the server is given (`GOTICKET_TICKET_SIGNING_KEY`), scanned once each by "
+    "{checkin_connections} connections as the event's organizer: `POST /events/{{id}}/checkins`; "
+    "the server checks each Ed25519 signature. 200 is a first scan, 409 a used ticket (a "
+    "connection that runs out of codes starts its share again); both are verified answers. "
+    "Target: >= 2,000 verified scans/s.",
     "- **storm**: one event of {storm_capacity:,} seats, limit 4 per user, "
     "{storm_connections} connections; it sells out early and the rest of the run "
     "measures how fast the service says no (409).",
@@ -41,7 +61,8 @@ _COLUMNS = [
     "- `201/s (200/s)`: successful requests per second of load (bookings; 200s for the GETs):"
     " answers received within the timed window / its length; for the storm, every answer "
     "over the time from its first request to its last answer.",
-    "- `409/s`: rejections (sold out, per-user limit). `503`: the service shed load "
+    "- `409/s`: rejections (sold out, per-user limit; for the check-in, scans of used "
+    "tickets). `503`: the service shed load "
     "(busy row, queue bound); the client retries with its key.",
     "- `errors`: socket errors plus answers other than 201/409/503 (200/503 for the GETs).",
     "- Latency: wrk's percentiles over every answer (201, 409 and 503 alike).",
@@ -76,12 +97,13 @@ _HOW_TO_RUN = [
     "## How to run",
     "",
     "```bash",
-    "make bench                          # full run (~5 min): both modes, every scenario",
+    "make bench                          # full run (~7 min): both modes, every scenario",
     'make bench BENCH_ARGS="--quick"     # ~2 min smoke run; docs/benchmarks.md untouched',
     'make bench BENCH_ARGS="--reads"     # healthz, read, list only, engine on',
     'make bench BENCH_ARGS="--tune"      # pool sizes 1-32 for the OFF baseline',
     'make bench BENCH_ARGS="--compare-ref HEAD~1 --compare-rounds 3"  # hot runs vs HEAD~1',
     'make bench BENCH_ARGS="--modes off --scenarios hot --duration 20"',
+    'make bench BENCH_ARGS="--modes on --scenarios hot,holds,expiry,checkin"  # checkout',
     ".venv/bin/python -m bench --help    # every knob",
     "```",
     "",
@@ -108,6 +130,20 @@ def _md_table(report: dict[str, Any]) -> list[str]:
             row = [run_label(run), *c[1:12], c[18], c[12], c[13], c[14], other, c[15], c[16]]
             lines.append("| " + " | ".join([*row, c[17], r["check"]]) + " |")
     return lines
+
+
+def _scenario_knobs(options: dict[str, Any]) -> dict[str, Any]:
+    """The options the scenario lines name, with the defaults of a report written before the
+    checkout scenarios existed."""
+    return {
+        "expiry_holds": 50_000,
+        "expiry_lead": 8.0,
+        "checkin_tickets": 100_000,
+        "checkin_connections": 64,
+        **options,
+        "hold_seconds": HOLD_SECONDS,
+        "expiry_connections": max(options.get("hot_connections") or [256]),
+    }
 
 
 def render_docs(report: dict[str, Any], findings: list[str], tune_path: Path) -> str:
@@ -144,7 +180,7 @@ def render_docs(report: dict[str, Any], findings: list[str], tune_path: Path) ->
         "",
         "## Scenarios",
         "",
-        *[line.format(**o) for line in _SCENARIOS],
+        *[line.format(**_scenario_knobs(o)) for line in _SCENARIOS],
         "",
         "## Columns",
         "",

@@ -1,4 +1,5 @@
-"""The scenarios of a run, and wrk driving one of them (book.lua, get.lua, common.lua)."""
+"""The scenarios of a run, and wrk driving one of them (book.lua, get.lua, checkin.lua, with
+common.lua)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import BenchFailure
-from bench.options import BENCH, KINDS, READS, Kind, Options
+from bench.options import BENCH, BOOKS, KINDS, READS, Kind, Options
 
 WRK_TIMEOUT_S = 30  # wrk cannot record a latency above its timeout: keep it far above any answer
 
@@ -25,24 +26,35 @@ class Scenario:
 
     @property
     def name(self) -> str:
-        return f"hot-{self.connections}" if self.kind == "hot" else self.kind
+        return f"{self.kind}-{self.connections}" if self.kind in ("hot", "holds") else self.kind
 
     @property
     def books(self) -> bool:
-        return self.kind not in READS
+        """Its requests are bookings (book.lua): each 201 is a row of ``bookings``."""
+        return self.kind in BOOKS
+
+    @property
+    def ok_status(self) -> str:
+        return "201" if self.books else "200"
 
 
 @dataclass(frozen=True)
 class Inputs:
-    """wrk's input files: the users' tokens, and each scenario's targets (ids or paths)."""
+    """wrk's input files: the users' tokens, the organizer's (check-in at the door), and each
+    scenario's targets (event ids, paths, or the check-in path and its codes)."""
 
     tokens: Path
     targets: dict[Kind, Path]
+    organizer_token: Path | None = None
 
 
 def scenarios(options: Options) -> list[Scenario]:
     connections: dict[Kind, tuple[int, ...]] = {
         "hot": options.hot_connections,
+        "holds": options.hot_connections,
+        # The mass expiry runs under the heaviest hot load, whose p99 is its baseline.
+        "expiry": (max(options.hot_connections),),
+        "checkin": (options.checkin_connections,),
         "storm": (options.storm_connections,),
         "spread": (options.spread_connections,),
         "refuse": (options.storm_connections,),
@@ -83,6 +95,11 @@ def wrk_command(
         # "refuse" sends no Idempotency-Key: the engine may refuse it from memory.
         keys = "-" if scenario.kind == "refuse" else key
         command += [str(inputs.targets[scenario.kind]), str(inputs.tokens), *bounds, keys]
+    elif scenario.kind == "checkin":
+        if inputs.organizer_token is None:
+            raise BenchFailure("check-in needs the organizer's token")
+        command += ["-s", str(BENCH / "checkin.lua"), base_url, "--"]
+        command += [str(inputs.targets[scenario.kind]), str(inputs.organizer_token), *bounds]
     else:
         command += ["-s", str(BENCH / "get.lua"), base_url, "--"]
         command += [str(inputs.targets[scenario.kind])]

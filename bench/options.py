@@ -15,11 +15,18 @@ RESULTS = BENCH / "results"
 DOCS = ROOT / "docs" / "benchmarks.md"
 
 Mode = Literal["on", "off"]
-Kind = Literal["warmup", "hot", "storm", "spread", "healthz", "read", "list", "refuse"]
+Kind = Literal[
+    "warmup", "hot", "holds", "expiry", "storm", "spread", "healthz", "read", "list", "refuse",
+    "checkin",
+]  # fmt: skip
 MODES: tuple[Mode, ...] = ("on", "off")
-KINDS: tuple[Kind, ...] = ("hot", "storm", "spread", "healthz", "read", "list", "refuse")
+KINDS: tuple[Kind, ...] = (
+    "hot", "holds", "expiry", "storm", "spread", "healthz", "read", "list", "refuse", "checkin",
+)  # fmt: skip
 # The GET scenarios: no booking; healthz is the HTTP ceiling the other two are compared with.
 READS: tuple[Kind, ...] = ("healthz", "read", "list")
+# The scenarios that book (POST /events/{id}/bookings, book.lua): their 201s are bookings rows.
+BOOKS: tuple[Kind, ...] = ("warmup", "hot", "holds", "expiry", "storm", "spread", "refuse")
 
 # GOTICKET_DB_POOL_MAX (per worker process) for each mode. OFF holds a connection for the whole
 # transaction, queued behind the hot row's lock, so it gets its own size: with `--tune` on the
@@ -46,6 +53,11 @@ class Options:
     storm_requests: int
     storm_max_seconds: float
     spread_events: int
+    expiry_holds: int
+    expiry_lead: float
+    expiry_wait: float
+    checkin_connections: int
+    checkin_tickets: int
     users: int
     workers: int
     log_level: str
@@ -86,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     add("--storm-requests", type=int, help="booking requests of the storm [25000; --quick 5000]")
     add("--storm-max-seconds", type=float, default=90.0, help="the storm stops then at the latest")
     add("--spread-events", type=int, default=1000)
+    add("--expiry-holds", type=int, default=50_000,
+        help="expiry: pending holds seeded on one event, all due in the same second")  # fmt: skip
+    add("--expiry-lead", type=float, default=8.0,
+        help="expiry: seconds from the seeding to the holds' due instant")  # fmt: skip
+    add("--expiry-wait", type=float, default=30.0,
+        help="expiry: longest wait after the due instant, seconds")  # fmt: skip
+    add("--checkin-connections", type=int, default=64, help="connections of the check-in run")
+    add("--checkin-tickets", type=int,
+        help="check-in: tickets signed, each scanned once [100000; --quick 20000]")  # fmt: skip
     add("--users", type=int, default=20_000, help="users (one token each)")
     add("--workers", type=int, default=2, help="goticket serve --workers")
     add("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -132,6 +153,11 @@ def parse_options(argv: Sequence[str]) -> Options:
         storm_requests=args.storm_requests or (5_000 if quick else 25_000),
         storm_max_seconds=args.storm_max_seconds,
         spread_events=args.spread_events,
+        expiry_holds=args.expiry_holds,
+        expiry_lead=args.expiry_lead,
+        expiry_wait=args.expiry_wait,
+        checkin_connections=args.checkin_connections,
+        checkin_tickets=args.checkin_tickets or (20_000 if quick else 100_000),
         users=args.users,
         workers=args.workers,
         log_level=args.log_level,
@@ -151,11 +177,16 @@ def parse_options(argv: Sequence[str]) -> Options:
         options.storm_connections,
         options.spread_connections,
         options.read_connections,
+        options.checkin_connections,
     ]
     if min(connections) < options.threads:
         parser.error("every connection count must be at least --threads")
     if options.duration <= 0 or options.drain < 0 or options.users < 1:
         parser.error("--duration must be > 0, --drain >= 0, --users >= 1")
+    if options.expiry_holds < 1 or options.checkin_tickets < 1:
+        parser.error("--expiry-holds and --checkin-tickets must be at least 1")
+    if options.expiry_lead < 1 or options.expiry_wait <= 0:
+        parser.error("--expiry-lead must be >= 1 s, --expiry-wait > 0")
     if options.compare_rounds < 1:
         parser.error("--compare-rounds must be at least 1")
     if options.compare_ref and ("hot" not in options.kinds or "on" not in options.modes):

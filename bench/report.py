@@ -10,7 +10,14 @@ from bench.chart import draw_chart
 from bench.docs import render_docs
 from bench.options import DOCS, RESULTS, ROOT, Options
 from bench.table import run_label
-from bench.targets import read_lines, read_ratios, ref_comparisons, ref_lines
+from bench.targets import (
+    checkout_lines,
+    checkout_verdicts,
+    read_lines,
+    read_ratios,
+    ref_comparisons,
+    ref_lines,
+)
 
 
 def storm_lines(report: dict[str, Any]) -> list[str]:
@@ -29,8 +36,13 @@ def storm_lines(report: dict[str, Any]) -> list[str]:
 
 
 def verdict_lines(report: dict[str, Any]) -> list[str]:
-    """The targets of the same run: reads against healthz, this checkout against the ref."""
-    return read_lines(report["read_ratios"]) + ref_lines(report["ref_comparisons"])
+    """The targets of the same run: reads against healthz, holds and the mass expiry against
+    hot, the check-in's rate, this checkout against the ref."""
+    return (
+        read_lines(report["read_ratios"])
+        + checkout_lines(report["checkout_verdicts"])
+        + ref_lines(report["ref_comparisons"])
+    )
 
 
 def write_outputs(report: dict[str, Any], options: Options) -> None:
@@ -38,6 +50,7 @@ def write_outputs(report: dict[str, Any], options: Options) -> None:
     stem = "tune" if options.tune else "latest"
     report["read_ratios"] = read_ratios(report["runs"])
     report["ref_comparisons"] = ref_comparisons(report["runs"])
+    report["checkout_verdicts"] = checkout_verdicts(report["runs"])
     for line in storm_lines(report) + verdict_lines(report):
         print(line)
     if options.tune:

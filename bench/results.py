@@ -20,7 +20,7 @@ class Result:
     sent: int
     answered: int
     statuses: dict[str, int]
-    ok: int  # 201 when booking, 200 when reading
+    ok: int  # 201 when booking, 200 when reading or checking in
     rejected: int  # 409
     unavailable: int  # 503
     errors: int  # socket errors + answers other than ok/409/503
@@ -36,6 +36,12 @@ class Result:
     commit_ms: float | None = None  # mean booking transaction time, lock to commit
     sold_out_after_s: float | None = None
     rejections_after_sell_out_per_s: float | None = None
+    # expiry: the holds seeded, seconds from their due instant to the first expired and to the
+    # last, and how many were still pending when the watch gave up
+    expiry_holds: int | None = None
+    expiry_started_after_s: float | None = None
+    expired_after_s: float | None = None
+    expiry_left: int | None = None
     notes: list[str] = field(default_factory=list)
 
 

@@ -10,6 +10,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
@@ -18,17 +19,26 @@ from pathlib import Path
 from typing import Any
 
 from bench import BenchFailure
+from bench.checkout import (
+    new_ticket_key,
+    probe_checkin,
+    seed_tickets,
+    ticket_signing,
+    write_checkin_targets,
+)
 from bench.compare import RefCheckout, ref_checkout, ref_database
 from bench.load import Inputs, Scenario, run_wrk, scenarios
 from bench.machine import git_revision, invocation, machine_info
 from bench.measure import measure
-from bench.options import Mode, Options, parse_options
+from bench.options import READS, Mode, Options, parse_options
 from bench.report import write_outputs
 from bench.results import ModeRun
 from bench.seeding import (
     Database,
+    EventSet,
     create_events,
     create_users,
+    mint_organizer_token,
     mint_tokens,
     open_database,
     write_targets,
@@ -43,7 +53,9 @@ class Session:
 
     db: Database
     organizer: uuid.UUID
+    users: tuple[uuid.UUID, ...]
     secret: str
+    ticket_key: str  # GOTICKET_TICKET_SIGNING_KEY: the check-in's codes are signed with it
     workdir: Path
     options: Options
     run_id: str
@@ -56,10 +68,14 @@ def run_mode(
     the results land in ``run``. ``number`` tells the run's files from the others'."""
     options, db = session.options, session.db
     label = run_label(asdict(run))
-    events = create_events(db, session.organizer, label, options)
+    events = create_events(db, session.organizer, label, options, [s.kind for s in plan])
     folder = session.workdir / f"{number}-{re.sub(r'[^A-Za-z0-9._-]', '_', label)}"
     folder.mkdir()
-    inputs = Inputs(session.workdir / "tokens.txt", write_targets(events, folder, run.mode))
+    inputs = Inputs(
+        session.workdir / "tokens.txt",
+        write_targets(events, folder, run.mode),
+        session.workdir / "organizer-token.txt",
+    )
     print(f"\n== engine {label.upper()}: goticket serve --workers {options.workers}, "
           f"GOTICKET_DB_POOL_MAX={run.pool_max}", flush=True)  # fmt: skip
     server = BenchServer(
@@ -68,6 +84,7 @@ def run_mode(
         options=options,
         db=db,
         secret=session.secret,
+        ticket_key=session.ticket_key,
         label=folder.name,
         src=src,
     )
@@ -77,16 +94,33 @@ def run_mode(
         if options.warmup > 0:
             measure(Scenario("warmup", 64), server, db, events, inputs, options, key)
         for scenario in plan:
-            if not scenario.books and options.warmup > 0:
+            if scenario.kind == "checkin":
+                inputs.targets["checkin"] = prepare_checkin(server, session, events, folder)
+            if scenario.kind in READS and options.warmup > 0:
                 # A page in demand is served from a warm cache; its cold start (a query per
                 # batch of misses, once per worker and event) is not the steady state measured.
                 warm = replace(options, duration=options.warmup)
                 run_wrk(scenario, server.base_url, inputs, warm, f"{key}-warm-{scenario.name}")
-            result = measure(scenario, server, db, events, inputs, options, key)
+            result = measure(scenario, server, db, events, inputs, options, key, session.users)
             run.results.append(result)
             print(row(result), flush=True)
     finally:
         server.stop()
+
+
+def prepare_checkin(server: BenchServer, session: Session, events: EventSet, folder: Path) -> Path:
+    """The check-in's tickets and their codes (checkin.lua's input), once the server has shown
+    that it checks tickets in."""
+    token = (session.workdir / "organizer-token.txt").read_text().strip()
+    probe_checkin(server.port, events.checkin, token)
+    count = session.options.checkin_tickets
+    started = time.monotonic()
+    tickets = seed_tickets(session.db, events.checkin, session.users, count)
+    path = folder / f"targets-{server.mode}-checkin.txt"
+    write_checkin_targets(path, events.checkin, tickets, ticket_signing(session.ticket_key))
+    print(f"{count:,} tickets issued and their codes signed in "
+          f"{time.monotonic() - started:.1f} s", flush=True)  # fmt: skip
+    return path
 
 
 def jobs(options: Options) -> list[tuple[Mode, int]]:
@@ -107,8 +141,18 @@ def run_all(
         organizer, users = create_users(db, options.users)
         secret = secrets.token_urlsafe(48)
         mint_tokens(users, secret, workdir / "tokens.txt")
+        mint_organizer_token(organizer, secret, workdir / "organizer-token.txt")
         print(f"{len(users):,} users and their tokens ready", flush=True)
-        session = Session(db, organizer, secret, workdir, options, secrets.token_hex(4))
+        session = Session(
+            db,
+            organizer,
+            tuple(users),
+            secret,
+            new_ticket_key(),
+            workdir,
+            options,
+            secrets.token_hex(4),
+        )
         ref_session = session
         if ref is not None:
             ref_session = replace(session, db=stack.enter_context(ref_database(db, ref.head)))

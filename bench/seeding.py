@@ -15,7 +15,7 @@ import psycopg
 from argon2 import PasswordHasher
 
 from bench import BenchFailure
-from bench.options import READS, Kind, Mode, Options
+from bench.options import BOOKS, READS, Kind, Mode, Options
 from goticket.config import Settings
 from goticket.kit.auth import Principal, Role
 from goticket.kit.embedded import EmbeddedPostgres
@@ -25,6 +25,7 @@ from testbed.databases import fresh_database
 
 HOT_CAPACITY = 10_000_000  # the schema's upper bound: never sells out within a run
 SPREAD_CAPACITY = 1_000_000
+HOLD_SECONDS = 3600  # the schema's longest hold: none of the holds scenario's expires in a run
 PRICE = 4_500
 LIST_PATH = "/events?limit=20"
 
@@ -70,13 +71,20 @@ class EventSet:
     storm: uuid.UUID
     spread: tuple[uuid.UUID, ...]
     sold_out: uuid.UUID
+    holds: uuid.UUID  # checkout "payment": every booking is a hold
+    expiry: uuid.UUID  # checkout "payment": the mass expiry's holds, seeded in SQL
+    checkin: uuid.UUID  # the tickets scanned at the door
 
     def of(self, kind: Kind) -> tuple[uuid.UUID, ...]:
-        """The events a scenario books (or reads)."""
+        """The events a scenario books (or reads, or checks in)."""
         if kind == "warmup":
             return (self.warmup,)
-        if kind == "hot":
+        if kind in ("hot", "expiry"):  # the mass expiry's load books the hot event
             return (self.hot,)
+        if kind == "holds":
+            return (self.holds,)
+        if kind == "checkin":
+            return (self.checkin,)
         if kind == "storm":
             return (self.storm,)
         if kind == "refuse":
@@ -95,9 +103,9 @@ class EventSet:
 
 
 def write_targets(events: EventSet, folder: Path, mode: Mode) -> dict[Kind, Path]:
+    """Every scenario's but the check-in's (its codes are signed when its turn comes)."""
     files: dict[Kind, Path] = {}
-    kinds: tuple[Kind, ...] = ("warmup", "hot", "storm", "spread", "refuse", *READS)
-    for kind in kinds:
+    for kind in (*BOOKS, *READS):
         files[kind] = folder / f"targets-{mode}-{kind}.txt"
         files[kind].write_text("\n".join(events.targets(kind)) + "\n")
     return files
@@ -143,19 +151,39 @@ def mint_tokens(users: Sequence[uuid.UUID], secret: str, path: Path) -> None:
     path.chmod(0o600)
 
 
-def create_events(db: Database, organizer: uuid.UUID, label: str, options: Options) -> EventSet:
-    """The events of one server's run, fresh so that no run books another's."""
+def mint_organizer_token(organizer: uuid.UUID, secret: str, path: Path) -> None:
+    """The token of the events' organizer, who checks tickets in at the door."""
+    settings = Settings()
+    codec = TokenCodec(
+        secret, issuer=settings.jwt_issuer, audience=settings.jwt_audience, ttl_seconds=86_400
+    )
+    path.write_text(codec.issue(Principal(organizer, Role.ORGANIZER), datetime.now(UTC)).token)
+    path.chmod(0o600)
+
+
+def create_events(
+    db: Database, organizer: uuid.UUID, label: str, options: Options, kinds: Sequence[Kind]
+) -> EventSet:
+    """The events of one server's run, fresh so that no run books another's. ``kinds``: the
+    scenarios it runs; the checkout columns are set only for those that need them (a
+    --compare-ref run may have an older schema)."""
     events = EventSet(
         warmup=uuid.uuid4(),
         hot=uuid.uuid4(),
         storm=uuid.uuid4(),
         spread=tuple(uuid.uuid4() for _ in range(options.spread_events)),
         sold_out=uuid.uuid4(),
+        holds=uuid.uuid4(),
+        expiry=uuid.uuid4(),
+        checkin=uuid.uuid4(),
     )
     rows: list[tuple[uuid.UUID, str, int, int | None]] = [
         (events.warmup, f"Bench warm-up ({label})", HOT_CAPACITY, None),
         (events.sold_out, f"Bench sold out ({label})", 1, None),
         (events.hot, f"Bench hot event ({label})", HOT_CAPACITY, None),
+        (events.holds, f"Bench hot event with holds ({label})", HOT_CAPACITY, None),
+        (events.expiry, f"Bench mass expiry ({label})", 2 * options.expiry_holds, None),
+        (events.checkin, f"Bench check-in ({label})", options.checkin_tickets, None),
         (events.storm, f"Bench sell-out storm ({label})", options.storm_capacity, 4),
         *(
             (e, f"Bench spread #{i} ({label})", SPREAD_CAPACITY, 4)
@@ -200,5 +228,11 @@ def create_events(db: Database, organizer: uuid.UUID, label: str, options: Optio
         conn.execute(
             "UPDATE event_inventory SET available = 0 WHERE event_id = %s", [events.sold_out]
         )
+        if "holds" in kinds or "expiry" in kinds:
+            conn.execute(
+                """UPDATE events SET checkout = 'payment', hold_seconds = %s
+                   WHERE id = ANY(%s::uuid[])""",
+                [HOLD_SECONDS, [events.holds, events.expiry]],
+            )
         conn.execute("ANALYZE users, events, event_inventory")
     return events

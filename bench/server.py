@@ -33,6 +33,7 @@ class BenchServer(ServerProcess):
         options: Options,
         db: Database,
         secret: str,
+        ticket_key: str,
         label: str,
         src: Path | None = None,
     ) -> None:
@@ -50,6 +51,7 @@ class BenchServer(ServerProcess):
             "GOTICKET_SHUTDOWN_GRACE": str(SHUTDOWN_GRACE_S),
             "GOTICKET_DATA_DIR": str(options.data_dir),
             "GOTICKET_METRICS_TOKEN": self.metrics_token,
+            "GOTICKET_TICKET_SIGNING_KEY": ticket_key,
         }
         if src is not None:
             env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")])

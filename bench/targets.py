@@ -1,5 +1,7 @@
-"""The issue's targets, judged within one run: the reads as a share of GET /healthz's rate, and
-the hot bookings of this checkout against another git ref's (--compare-ref)."""
+"""The issue's targets, judged within one run: the reads as a share of GET /healthz's rate; the
+checkout's holds as a share of the instant bookings' rate, the mass expiry's time and the hot
+event's p99 meanwhile, the check-in's scans/s; and the hot bookings of this checkout against
+another git ref's (--compare-ref)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,16 @@ READ_TARGETS: dict[str, float] = {"read": 0.70, "list": 0.50}
 READ_P99_TARGET_MS = 20.0
 # This checkout against --compare-ref: bookings/s and p99 within 5 %.
 REF_TOLERANCE = 0.05
+# Holds (a payment event) against instant bookings (hot) at the same connections: the rate's
+# share, and the p99's ceiling as a multiple of hot's ("the same p99 bound", with hot's noise).
+HOLDS_RATE_TARGET = 0.90
+HOLDS_P99_RATIO = 1.10
+# The mass expiry: every hold expired within this long of the due instant, and the hot event's
+# p99 meanwhile at most this multiple of the hot scenario's at the same connections.
+EXPIRY_TARGET_S = 10.0
+EXPIRY_P99_RATIO = 2.0
+# Check-in: verified scans (200 and 409) per second at the door.
+CHECKIN_TARGET_PER_S = 2_000.0
 
 
 def _met(ok: bool) -> str:
@@ -120,3 +132,114 @@ def ref_lines(comparisons: list[dict[str, Any]]) -> list[str]:
         + (f", means of {c['rounds']} runs each" if c["rounds"] > 1 else "")
         for c in comparisons
     ]
+
+
+def _hot_of(results: list[dict[str, Any]], connections: int) -> dict[str, Any] | None:
+    return next(
+        (r for r in results if r["kind"] == "hot" and r["connections"] == connections), None
+    )
+
+
+def checkout_verdicts(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each run: holds against its hot scenario of the same connections, the mass expiry
+    (its time; its p99 against that hot p99), the check-in's rate. A scenario whose baseline
+    did not run in the same server start is reported without a verdict on that part."""
+    verdicts: list[dict[str, Any]] = []
+    for run in runs:
+        for r in run["results"]:
+            hot = _hot_of(run["results"], r["connections"])
+            base = {"mode": run["mode"], "ref": run.get("ref"), "scenario": r["scenario"]}
+            p99 = r["latency_ms"]["p99"]
+            if r["kind"] == "holds":
+                entry = base | {"per_s": r["ok_per_s"], "p99_ms": p99, "hot": None}
+                if hot is not None and hot["ok_per_s"] and hot["latency_ms"]["p99"]:
+                    ratio = r["ok_per_s"] / hot["ok_per_s"]
+                    hot_p99 = hot["latency_ms"]["p99"]
+                    entry |= {
+                        "hot": hot["scenario"],
+                        "hot_per_s": hot["ok_per_s"],
+                        "ratio": round(ratio, 3),
+                        "met": ratio >= HOLDS_RATE_TARGET,
+                        "hot_p99_ms": hot_p99,
+                        "p99_ratio": round(p99 / hot_p99, 3),
+                        "p99_met": p99 <= HOLDS_P99_RATIO * hot_p99,
+                    }
+                verdicts.append(entry)
+            elif r["kind"] == "expiry":
+                seconds = r.get("expired_after_s")
+                entry = base | {
+                    "holds": r.get("expiry_holds"),
+                    "expired_after_s": seconds,
+                    "left": r.get("expiry_left"),
+                    "met": seconds is not None and seconds <= EXPIRY_TARGET_S,
+                    "per_s": r["ok_per_s"],
+                    "p99_ms": p99,
+                    "hot": None,
+                }
+                if hot is not None and hot["latency_ms"]["p99"]:
+                    hot_p99 = hot["latency_ms"]["p99"]
+                    entry |= {
+                        "hot": hot["scenario"],
+                        "hot_p99_ms": hot_p99,
+                        "p99_ratio": round(p99 / hot_p99, 3),
+                        "p99_met": p99 <= EXPIRY_P99_RATIO * hot_p99,
+                    }
+                verdicts.append(entry)
+            elif r["kind"] == "checkin":
+                # Every answer counted is a verified one: 200 (first scan) or 409 (used).
+                per_s = r["ok_per_s"] + r["rejected_per_s"]
+                verdicts.append(
+                    base
+                    | {
+                        "per_s": round(per_s, 1),
+                        "first_per_s": r["ok_per_s"],
+                        "used_per_s": r["rejected_per_s"],
+                        "connections": r["connections"],
+                        "p99_ms": p99,
+                        "met": per_s >= CHECKIN_TARGET_PER_S,
+                    }
+                )
+    return verdicts
+
+
+def checkout_lines(verdicts: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for v in verdicts:
+        head = f"engine {v['mode']}" + (f"@{v['ref']}" if v.get("ref") else "")
+        if v["scenario"].startswith("holds"):
+            if v["hot"] is None:
+                lines.append(f"{head}: {v['scenario']} {v['per_s']:,.0f}/s (no hot run to judge)")
+                continue
+            lines.append(
+                f"{head}: {v['scenario']} {v['per_s']:,.0f}/s = {100 * v['ratio']:.1f} % of "
+                f"{v['hot']} {v['hot_per_s']:,.0f}/s (target >= {100 * HOLDS_RATE_TARGET:.0f} "
+                f"%: {_met(v['met'])}); p99 {v['p99_ms']:.1f} vs {v['hot_p99_ms']:.1f} ms "
+                f"({100 * v['p99_ratio']:.0f} %, target <= {100 * HOLDS_P99_RATIO:.0f} %: "
+                f"{_met(v['p99_met'])})"
+            )
+        elif v["scenario"] == "expiry":
+            holds = v["holds"] or 0
+            timing = (
+                f"all expired {v['expired_after_s']:.1f} s after their due instant"
+                if v["expired_after_s"] is not None
+                else f"{v['left']:,} still pending"
+            )
+            text = (
+                f"{head}: expiry of {holds:,} holds due in one second: {timing} (target <= "
+                f"{EXPIRY_TARGET_S:g} s: {_met(v['met'])}); the hot event meanwhile "
+                f"{v['per_s']:,.0f}/s, p99 {v['p99_ms']:.1f} ms"
+            )
+            if v["hot"] is not None:
+                text += (
+                    f" = {v['p99_ratio']:.2f}x {v['hot']}'s {v['hot_p99_ms']:.1f} ms (target <= "
+                    f"{EXPIRY_P99_RATIO:g}x: {_met(v['p99_met'])})"
+                )
+            lines.append(text)
+        else:
+            lines.append(
+                f"{head}: check-in {v['per_s']:,.0f} verified scans/s at {v['connections']} "
+                f"connections ({v['first_per_s']:,.0f}/s first scans, {v['used_per_s']:,.0f}/s "
+                f"of used tickets), p99 {v['p99_ms']:.1f} ms (target >= "
+                f"{CHECKIN_TARGET_PER_S:,.0f}/s: {_met(v['met'])})"
+            )
+    return lines

@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
-from bench.load import Scenario, scenarios
+from bench.checkout import checkin_lines, expiry_times, new_ticket_key, ticket_signing
+from bench.load import Inputs, Scenario, scenarios, wrk_command
 from bench.options import parse_options
-from bench.targets import read_lines, read_ratios, ref_comparisons
+from bench.targets import (
+    checkout_lines,
+    checkout_verdicts,
+    read_lines,
+    read_ratios,
+    ref_comparisons,
+)
+from goticket.app import ticket_signing as server_signing
+from goticket.config import Settings
+from goticket.kit.clock import SystemClock
 
 
-def _result(kind: str, per_s: float, p99: float, scenario: str | None = None) -> dict[str, Any]:
+def _result(
+    kind: str,
+    per_s: float,
+    p99: float,
+    scenario: str | None = None,
+    connections: int = 64,
+    **extra: Any,
+) -> dict[str, Any]:
     return {
         "kind": kind,
         "scenario": scenario or kind,
+        "connections": connections,
         "ok_per_s": per_s,
+        "rejected_per_s": 0.0,
         "latency_ms": {"p99": p99},
+        **extra,
     }
 
 
@@ -33,7 +56,112 @@ def test_reads_shortcut_plans_healthz_read_and_list_at_64_connections_engine_on(
 
 def test_default_plan_keeps_every_scenario_in_order() -> None:
     names = [s.name for s in scenarios(parse_options([]))]
-    assert names == ["hot-64", "hot-256", "storm", "spread", "healthz", "read", "list", "refuse"]
+    assert names == [
+        "hot-64", "hot-256", "holds-64", "holds-256", "expiry", "storm", "spread",
+        "healthz", "read", "list", "refuse", "checkin",
+    ]  # fmt: skip
+
+
+def test_checkout_scenarios_take_their_connections_and_only_holds_and_expiry_book() -> None:
+    options = parse_options(["--scenarios", "checkin,expiry,holds", "--hot-connections", "32,128"])
+    plan = scenarios(options)
+    assert plan == [
+        Scenario("holds", 32),
+        Scenario("holds", 128),
+        Scenario("expiry", 128),  # under the heaviest hot load, its p99's baseline
+        Scenario("checkin", 64),
+    ]
+    assert [s.books for s in plan] == [True, True, True, False]
+    assert [s.ok_status for s in plan] == ["201", "201", "201", "200"]
+    quick = parse_options(["--quick"])
+    assert (quick.checkin_tickets, parse_options([]).checkin_tickets) == (20_000, 100_000)
+
+
+def test_checkin_runs_its_own_script_with_the_organizers_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bench.load.shutil.which", lambda _: "/usr/bin/wrk")
+    options = parse_options(["--scenarios", "checkin"])
+    codes, token = tmp_path / "codes.txt", tmp_path / "organizer.txt"
+    inputs = Inputs(tmp_path / "tokens.txt", {"checkin": codes}, token)
+    command, _, threads = wrk_command(Scenario("checkin", 64), "http://x", inputs, options, "k")
+    assert command[command.index("-s") + 1].endswith("checkin.lua")
+    assert command[command.index("--") + 1 :] == [str(codes), str(token), "10.0", "0", "2"]
+    assert threads == 2
+
+
+def test_the_benchs_codes_verify_with_the_server_given_the_same_variable(tmp_path: Path) -> None:
+    key = new_ticket_key()
+    event, ticket = uuid.uuid4(), uuid.uuid4()
+    code = ticket_signing(key).issue(ticket, event)
+    settings = Settings(ticket_signing_key=SecretStr(key), data_dir=tmp_path)
+    claims = server_signing(settings, SystemClock()).verify(code)
+    assert (claims.ticket_id, claims.event_id) == (ticket, event)
+    assert checkin_lines(f"/events/{event}/checkins", [code]) == [
+        f"/events/{event}/checkins",
+        code,
+    ]
+    assert not list(tmp_path.iterdir())  # the variable, not a key file of the data folder
+
+
+def test_expiry_times_from_the_watch_samples() -> None:
+    due = 1_000.0
+    samples = [(1_000.05, 50_000), (1_000.9, 50_000), (1_001.2, 45_000), (1_004.25, 0)]
+    times = expiry_times(samples, due, 50_000)
+    assert (times.started_after_s, times.expired_after_s, times.left) == (1.2, 4.25, 0)
+    stuck = expiry_times([(1_000.1, 50_000), (1_030.2, 5_000)], due, 50_000)
+    assert (stuck.started_after_s, stuck.expired_after_s, stuck.left) == (30.2, None, 5_000)
+    assert expiry_times([], due, 10).left == 10
+
+
+def test_holds_are_judged_against_hot_at_the_same_connections_in_the_same_run() -> None:
+    results = [
+        _result("hot", 1_000, 50, "hot-64", 64),
+        _result("hot", 2_000, 100, "hot-256", 256),
+        _result("holds", 950, 54, "holds-64", 64),
+        _result("holds", 1_700, 120, "holds-256", 256),
+    ]
+    by_name = {v["scenario"]: v for v in checkout_verdicts([{"mode": "on", "results": results}])}
+    assert (by_name["holds-64"]["ratio"], by_name["holds-64"]["met"]) == (0.95, True)
+    assert by_name["holds-64"]["p99_met"]  # 108 % of hot's
+    assert (by_name["holds-256"]["ratio"], by_name["holds-256"]["met"]) == (0.85, False)
+    assert not by_name["holds-256"]["p99_met"]  # 120 %
+    lines = checkout_lines(list(by_name.values()))
+    assert lines[0].startswith("engine on: holds-64 950/s = 95.0 % of hot-64 1,000/s")
+    assert "(target >= 90 %: NOT MET)" in lines[1]
+    alone = checkout_verdicts([{"mode": "on", "results": [_result("holds", 9, 9, "holds-64")]}])
+    assert alone[0]["hot"] is None
+    assert checkout_lines(alone) == ["engine on: holds-64 9/s (no hot run to judge)"]
+
+
+def test_the_mass_expiry_is_judged_on_its_time_and_on_hot_p99_of_the_same_run() -> None:
+    def run(seconds: float | None, p99: float) -> list[dict[str, Any]]:
+        expiry = _result(
+            "expiry", 1_800, p99, "expiry", 256, expiry_holds=50_000, expired_after_s=seconds,
+            expiry_left=0 if seconds is not None else 1_234,
+        )  # fmt: skip
+        return [{"mode": "on", "results": [_result("hot", 2_000, 100, "hot-256", 256), expiry]}]
+
+    (good,) = checkout_verdicts(run(3.4, 190))
+    assert (good["met"], good["p99_ratio"], good["p99_met"]) == (True, 1.9, True)
+    (slow,) = checkout_verdicts(run(None, 250))
+    assert (slow["met"], slow["p99_met"]) == (False, False)
+    (text,) = checkout_lines([slow])
+    assert "1,234 still pending (target <= 10 s: NOT MET)" in text
+    assert "= 2.50x hot-256's 100.0 ms (target <= 2x: NOT MET)" in text
+    (late,) = checkout_verdicts(run(10.5, 100))
+    assert not late["met"]
+
+
+def test_checkin_counts_first_scans_and_used_tickets_as_verified_scans() -> None:
+    scans = _result("checkin", 1_500, 30, "checkin", 64)
+    scans["rejected_per_s"] = 600.0
+    (verdict,) = checkout_verdicts([{"mode": "on", "results": [scans]}])
+    assert (verdict["per_s"], verdict["met"]) == (2_100, True)
+    scans["rejected_per_s"] = 0.0
+    (short,) = checkout_verdicts([{"mode": "on", "results": [scans]}])
+    assert not short["met"]
+    assert "1,500 verified scans/s at 64 connections" in checkout_lines([short])[0]
 
 
 def test_compare_ref_needs_the_hot_scenarios() -> None:
