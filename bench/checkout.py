@@ -63,10 +63,10 @@ def seed_holds(
             "UPDATE event_inventory SET available = available - %s WHERE event_id = %s",
             [count, event],
         )
-        conn.execute("ANALYZE bookings")
 
 
 def pending_holds(db: Database, event: uuid.UUID) -> int:
+    """The event's pending holds (every booking of a payment event, until it expires)."""
     with db.connect() as conn:
         row = conn.execute(
             "SELECT count(*) FROM bookings WHERE event_id = %s AND status = 'pending'", [event]

@@ -11,7 +11,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.checkout import ExpiryWatch, expiry_outcome, expiry_times, seed_holds, used_tickets
+from bench.checkout import (
+    ExpiryWatch,
+    expiry_outcome,
+    expiry_times,
+    pending_holds,
+    seed_holds,
+    used_tickets,
+)
 from bench.checks import checkpoint, count_bookings, storm_figures, verify
 from bench.cpu import CpuSnapshot, CpuSplit, postgres_roots
 from bench.load import Inputs, Scenario, run_wrk, scenario_bounds
@@ -35,8 +42,11 @@ def start_expiry(
 ) -> tuple[ExpiryWatch, Options, list[str]]:
     """The mass expiry's holds, due ``--expiry-lead`` seconds from now, and their watch; the
     options of its load, which runs from now until ``--duration`` seconds past the due instant."""
-    due = time.time() + options.expiry_lead
+    started = time.time()
+    due = started + options.expiry_lead
     seed_holds(db, events.expiry, users, options.expiry_holds, datetime.fromtimestamp(due, UTC))
+    print(f"{options.expiry_holds:,} holds seeded in {time.time() - started:.1f} s, due in "
+          f"{due - time.time():.1f} s", flush=True)  # fmt: skip
     notes: list[str] = []
     if (late := time.time() - due) > -0.5:
         notes.append(f"seeding the holds ended {late:+.1f} s from their due instant: raise "
@@ -61,6 +71,7 @@ def measure(
     reused with another request is a 422. ``users``: whose holds the mass expiry seeds."""
     checkpoint(db)
     rows_before = count_rows(db, scenario, events)
+    held_before = pending_holds(db, events.holds) if scenario.kind == "holds" else 0
     watch: ExpiryWatch | None = None
     notes: list[str] = []
     if scenario.kind == "expiry":
@@ -77,6 +88,13 @@ def measure(
     result.notes += notes
     if watch is not None:
         expiry_figures(result, db, events, watch, options)
+    if scenario.kind == "holds":
+        result.holds_pending = pending_holds(db, events.holds) - held_before
+        if result.holds_pending < result.rows_inserted:
+            result.notes.append(
+                f"only {result.holds_pending:,} of the {result.rows_inserted:,} bookings are "
+                "pending holds: does the server map the event's checkout to holds?"
+            )
     transactions = sums.get("goticket_engine_batch_size_count", 0.0)
     if transactions:
         result.batch_avg = round(sums["goticket_engine_batch_size_sum"] / transactions, 1)

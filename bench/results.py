@@ -36,6 +36,8 @@ class Result:
     commit_ms: float | None = None  # mean booking transaction time, lock to commit
     sold_out_after_s: float | None = None
     rejections_after_sell_out_per_s: float | None = None
+    # holds: the pending holds the event gained (every booking made, on a payment event)
+    holds_pending: int | None = None
     # expiry: the holds seeded, seconds from their due instant to the first expired and to the
     # last, and how many were still pending when the watch gave up
     expiry_holds: int | None = None

@@ -37,6 +37,7 @@ def _result(
         "scenario": scenario or kind,
         "connections": connections,
         "ok_per_s": per_s,
+        "ok": int(per_s * 10),
         "rejected_per_s": 0.0,
         "latency_ms": {"p99": p99},
         **extra,
@@ -129,6 +130,10 @@ def test_holds_are_judged_against_hot_at_the_same_connections_in_the_same_run() 
     lines = checkout_lines(list(by_name.values()))
     assert lines[0].startswith("engine on: holds-64 950/s = 95.0 % of hot-64 1,000/s")
     assert "(target >= 90 %: NOT MET)" in lines[1]
+    instant = _result("holds", 1_000, 50, "holds-64", 64, holds_pending=0)
+    (not_held,) = checkout_verdicts([{"mode": "on", "results": [results[0], instant]}])
+    assert (not_held["ratio"], not_held["met"], not_held["p99_met"]) == (1.0, False, False)
+    assert checkout_lines([not_held])[0].endswith("(NOT HOLDS: bookings were confirmed at once)")
     alone = checkout_verdicts([{"mode": "on", "results": [_result("holds", 9, 9, "holds-64")]}])
     assert alone[0]["hot"] is None
     assert checkout_lines(alone) == ["engine on: holds-64 9/s (no hot run to judge)"]
