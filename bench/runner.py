@@ -178,7 +178,15 @@ def schedule(
             if round_:
                 starts.append((ModeRun(mode, pool, [], compare_only=True), hot, None))
             starts.append((ModeRun(mode, pool, [], ref=options.compare_ref), hot, ref_src))
-    return [*starts, (ModeRun(mode, pool, []), plan, None)]
+    return [*starts, (ModeRun(mode, pool, []), mode_plan(plan, mode, options), None)]
+
+
+def mode_plan(plan: list[Scenario], mode: Mode, options: Options) -> list[Scenario]:
+    """The scenarios of one mode's server start. The check-in does not go through the engine:
+    it runs once, with the engine on (the service's defaults, pool included) unless the run has
+    only the OFF mode, whose pool is sized for OFF's hot row."""
+    door: Mode = "on" if "on" in options.modes else "off"
+    return [s for s in plan if s.kind != "checkin" or mode == door]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from bench.checkout import checkin_lines, expiry_times, new_ticket_key, ticket_signing
 from bench.load import Inputs, Scenario, scenarios, wrk_command
 from bench.options import parse_options
+from bench.runner import mode_plan
 from bench.targets import (
     checkout_lines,
     checkout_verdicts,
@@ -76,6 +77,15 @@ def test_checkout_scenarios_take_their_connections_and_only_holds_and_expiry_boo
     assert [s.ok_status for s in plan] == ["201", "201", "201", "200"]
     quick = parse_options(["--quick"])
     assert (quick.checkin_tickets, parse_options([]).checkin_tickets) == (20_000, 100_000)
+
+
+def test_checkin_runs_once_with_the_engine_on_unless_the_run_is_off_only() -> None:
+    options = parse_options(["--scenarios", "hot,checkin", "--hot-connections", "64"])
+    plan = scenarios(options)
+    assert [s.name for s in mode_plan(plan, "on", options)] == ["hot-64", "checkin"]
+    assert [s.name for s in mode_plan(plan, "off", options)] == ["hot-64"]
+    off_only = parse_options(["--scenarios", "checkin", "--modes", "off"])
+    assert mode_plan(scenarios(off_only), "off", off_only) == [Scenario("checkin", 64)]
 
 
 def test_checkin_runs_its_own_script_with_the_organizers_token(
