@@ -88,6 +88,11 @@ def measure(
     result.notes += notes
     if watch is not None:
         expiry_figures(result, db, events, watch, options)
+    if scenario.kind == "checkin" and result.rejected:
+        result.notes.append(
+            f"{result.rejected:,} scans were of used tickets (409): the codes ran out, or a "
+            "ticket was scanned twice; raise --checkin-tickets for first scans only"
+        )
     if scenario.kind == "holds":
         result.holds_pending = pending_holds(db, events.holds) - held_before
         if result.holds_pending < result.rows_inserted:
