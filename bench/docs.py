@@ -18,8 +18,8 @@ _SCENARIOS = [
     "p99 at most 110 % of hot's, in the same server start.",
     "- **expiry**: {expiry_holds:,} pending holds of one spot, written in SQL on a payment event "
     "(its spots taken from the inventory), all due in the same second, {expiry_lead:g} s after "
-    "the seeding began; from its end, {expiry_connections} connections book the hot event "
-    "until `--duration` seconds past that instant (their p99 covers the whole load). The "
+    "the seeding began; from 1 s before that instant until `--duration` seconds past it, "
+    "{expiry_connections} connections book the hot event (their p99 covers that load). The "
     "harness counts the event's pending holds every 0.1 s from the due instant (the server's "
     "sweeper runs in every worker, one at a time, batches of 5,000). Target: every hold "
     "expired within 10 s; the hot event's p99 meanwhile at most 2x "
