@@ -172,6 +172,7 @@ def checkout_verdicts(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 entry = base | {
                     "holds": r.get("expiry_holds"),
                     "expired_after_s": seconds,
+                    "started_after_s": r.get("expiry_started_after_s"),
                     "left": r.get("expiry_left"),
                     "met": seconds is not None and seconds <= EXPIRY_TARGET_S,
                     "per_s": r["ok_per_s"],
@@ -227,6 +228,8 @@ def checkout_lines(verdicts: list[dict[str, Any]]) -> list[str]:
                 if v["expired_after_s"] is not None
                 else f"{v['left']:,} still pending"
             )
+            if v.get("started_after_s") is not None:
+                timing += f" (the first after {v['started_after_s']:.1f} s)"
             text = (
                 f"{head}: expiry of {holds:,} holds due in one second: {timing} (target <= "
                 f"{EXPIRY_TARGET_S:g} s: {_met(v['met'])}); the hot event meanwhile "
