@@ -229,7 +229,7 @@ def checkout_lines(verdicts: list[dict[str, Any]]) -> list[str]:
                 else f"{v['left']:,} still pending"
             )
             if v.get("started_after_s") is not None:
-                timing += f" (the first after {v['started_after_s']:.1f} s)"
+                timing += f" (the first expired after {v['started_after_s']:.1f} s)"
             text = (
                 f"{head}: expiry of {holds:,} holds due in one second: {timing} (target <= "
                 f"{EXPIRY_TARGET_S:g} s: {_met(v['met'])}); the hot event meanwhile "

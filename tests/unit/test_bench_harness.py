@@ -162,7 +162,7 @@ def test_the_mass_expiry_is_judged_on_its_time_and_on_hot_p99_of_the_same_run() 
     (slow,) = checkout_verdicts(run(None, 250))
     assert (slow["met"], slow["p99_met"]) == (False, False)
     (text,) = checkout_lines([slow])
-    assert "1,234 still pending (the first after 0.9 s) (target <= 10 s: NOT MET)" in text
+    assert "1,234 still pending (the first expired after 0.9 s) (target <= 10 s: NOT MET)" in text
     assert "= 2.50x hot-256's 100.0 ms (target <= 2x: NOT MET)" in text
     (late,) = checkout_verdicts(run(10.5, 100))
     assert not late["met"]
