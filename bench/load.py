@@ -46,6 +46,12 @@ class Inputs:
     tokens: Path
     targets: dict[Kind, Path]
     organizer_token: Path | None = None
+    # The holds scenario's own users: as many as hot's, their tokens as new to the server when
+    # it starts as hot's were, so that neither side books with the other's verified tokens.
+    holds_tokens: Path | None = None
+
+    def tokens_of(self, kind: Kind) -> Path:
+        return self.holds_tokens if kind == "holds" and self.holds_tokens else self.tokens
 
 
 def scenarios(options: Options) -> list[Scenario]:
@@ -94,7 +100,8 @@ def wrk_command(
         command += ["-s", str(BENCH / "book.lua"), base_url, "--"]
         # "refuse" sends no Idempotency-Key: the engine may refuse it from memory.
         keys = "-" if scenario.kind == "refuse" else key
-        command += [str(inputs.targets[scenario.kind]), str(inputs.tokens), *bounds, keys]
+        tokens = inputs.tokens_of(scenario.kind)
+        command += [str(inputs.targets[scenario.kind]), str(tokens), *bounds, keys]
     elif scenario.kind == "checkin":
         if inputs.organizer_token is None:
             raise BenchFailure("check-in needs the organizer's token")

@@ -71,10 +71,12 @@ def run_mode(
     events = create_events(db, session.organizer, label, options, [s.kind for s in plan])
     folder = session.workdir / f"{number}-{re.sub(r'[^A-Za-z0-9._-]', '_', label)}"
     folder.mkdir()
+    holds_tokens = session.workdir / "tokens-holds.txt"
     inputs = Inputs(
         session.workdir / "tokens.txt",
         write_targets(events, folder, run.mode),
         session.workdir / "organizer-token.txt",
+        holds_tokens if holds_tokens.exists() else None,
     )
     print(f"\n== engine {label.upper()}: goticket serve --workers {options.workers}, "
           f"GOTICKET_DB_POOL_MAX={run.pool_max}", flush=True)  # fmt: skip
@@ -142,6 +144,11 @@ def run_all(
         secret = secrets.token_urlsafe(48)
         mint_tokens(users, secret, workdir / "tokens.txt")
         mint_organizer_token(organizer, secret, workdir / "organizer-token.txt")
+        if any(s.kind == "holds" for s in plan):
+            # Each server start meets these tokens first in holds-64, as it meets hot's in
+            # hot-64: a token's first verification costs (see jwt_cost), its next ones do not.
+            _, holders = create_users(db, options.users, prefix="bench-holds")
+            mint_tokens(holders, secret, workdir / "tokens-holds.txt")
         print(f"{len(users):,} users and their tokens ready", flush=True)
         session = Session(
             db,

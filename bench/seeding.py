@@ -111,12 +111,15 @@ def write_targets(events: EventSet, folder: Path, mode: Mode) -> dict[Kind, Path
     return files
 
 
-def create_users(db: Database, count: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
-    """``count`` users and one organizer, written straight into the table. Nobody logs in: the
-    tokens are minted here, so one Argon2 hash of a throwaway password serves them all."""
+def create_users(
+    db: Database, count: int, prefix: str = "bench"
+) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """``count`` users (emails ``<prefix>-NNNNNN@...``) and the organizer, written straight into
+    the table. Nobody logs in: the tokens are minted here, so one Argon2 hash of a throwaway
+    password serves them all."""
     password_hash = PasswordHasher().hash(secrets.token_urlsafe(16))
     now = datetime.now(UTC)
-    emails = [f"bench-{i:06d}@bench.goticket.invalid" for i in range(count)]
+    emails = [f"{prefix}-{i:06d}@bench.goticket.invalid" for i in range(count)]
     organizer = "bench-organizer@bench.goticket.invalid"
     with db.connect() as conn:
         conn.execute(

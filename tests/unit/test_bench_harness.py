@@ -88,6 +88,13 @@ def test_checkin_runs_once_with_the_engine_on_unless_the_run_is_off_only() -> No
     assert mode_plan(scenarios(off_only), "off", off_only) == [Scenario("checkin", 64)]
 
 
+def test_holds_book_with_their_own_users_tokens_when_there_are_some(tmp_path: Path) -> None:
+    tokens, holders = tmp_path / "tokens.txt", tmp_path / "tokens-holds.txt"
+    inputs = Inputs(tokens, {}, None, holders)
+    assert [inputs.tokens_of(k) for k in ("hot", "holds", "expiry")] == [tokens, holders, tokens]
+    assert Inputs(tokens, {}).tokens_of("holds") == tokens
+
+
 def test_checkin_runs_its_own_script_with_the_organizers_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
