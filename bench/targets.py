@@ -134,6 +134,17 @@ def ref_lines(comparisons: list[dict[str, Any]]) -> list[str]:
     ]
 
 
+def per_cpu_s(result: dict[str, Any]) -> float | None:
+    """Successful answers per CPU second of the server and PostgreSQL: what a scenario costs,
+    whatever else the machine ran meanwhile (the rate itself moves with that)."""
+    cpu = result.get("cpu") or {}
+    spent = (cpu.get("server_s") or 0.0) + (cpu.get("postgres_s") or 0.0)
+    wall = cpu.get("wall_s") or 0.0
+    if spent <= 0 or wall <= 0:
+        return None
+    return float(result["ok_per_s"]) * wall / spent
+
+
 def _hot_of(results: list[dict[str, Any]], connections: int) -> dict[str, Any] | None:
     return next(
         (r for r in results if r["kind"] == "hot" and r["connections"] == connections), None
@@ -166,6 +177,9 @@ def checkout_verdicts(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "p99_ratio": round(p99 / hot_p99, 3),
                         "p99_met": held and p99 <= HOLDS_P99_RATIO * hot_p99,
                     }
+                    mine, theirs = per_cpu_s(r), per_cpu_s(hot)
+                    if mine and theirs:  # not judged: a hint when the machine was busy
+                        entry["cpu_ratio"] = round(mine / theirs, 3)
                 verdicts.append(entry)
             elif r["kind"] == "expiry":
                 seconds = r.get("expired_after_s")
@@ -219,6 +233,11 @@ def checkout_lines(verdicts: list[dict[str, Any]]) -> list[str]:
                 f"%: {_met(v['met'])}); p99 {v['p99_ms']:.1f} vs {v['hot_p99_ms']:.1f} ms "
                 f"({100 * v['p99_ratio']:.0f} %, target <= {100 * HOLDS_P99_RATIO:.0f} %: "
                 f"{_met(v['p99_met'])})"
+                + (
+                    f"; per CPU second (server + PostgreSQL) {100 * v['cpu_ratio']:.0f} % of hot's"
+                    if v.get("cpu_ratio")
+                    else ""
+                )
                 + ("" if v["held"] else " (NOT HOLDS: bookings were confirmed at once)")
             )
         elif v["scenario"] == "expiry":

@@ -147,6 +147,12 @@ def test_holds_are_judged_against_hot_at_the_same_connections_in_the_same_run() 
     lines = checkout_lines(list(by_name.values()))
     assert lines[0].startswith("engine on: holds-64 950/s = 95.0 % of hot-64 1,000/s")
     assert "(target >= 90 %: NOT MET)" in lines[1]
+    hot, holds = dict(results[1]), dict(results[3])
+    hot["cpu"] = {"wall_s": 10.0, "server_s": 8.0, "postgres_s": 2.0}  # 2,000 per CPU s
+    holds["cpu"] = {"wall_s": 10.0, "server_s": 7.0, "postgres_s": 1.5}  # 2,000 per CPU s
+    (per_cpu,) = checkout_verdicts([{"mode": "on", "results": [hot, holds]}])
+    assert per_cpu["cpu_ratio"] == 1.0
+    assert "; per CPU second (server + PostgreSQL) 100 % of hot's" in checkout_lines([per_cpu])[0]
     instant = _result("holds", 1_000, 50, "holds-64", 64, holds_pending=0)
     (not_held,) = checkout_verdicts([{"mode": "on", "results": [results[0], instant]}])
     assert (not_held["ratio"], not_held["met"], not_held["p99_met"]) == (1.0, False, False)
