@@ -15,7 +15,10 @@ _SCENARIOS = [
     '- **holds-64 / holds-256**: the same load as hot on an event with `checkout: "payment"` '
     "(`holdSeconds` {hold_seconds}): every booking is a hold (pending, `expiresAt`), none "
     "expires within the run. Target: >= 90 % of hot's bookings/s at the same connections, "
-    "p99 at most 110 % of hot's, in the same server start.",
+    "p99 at most 110 % of hot's, in the same server start. Its users are others than hot's "
+    "(as many, their tokens as new to the server), and its line also gives its bookings per "
+    "CPU second (server + PostgreSQL) against hot's: not judged, it tells a busy machine from "
+    "a slower path.",
     "- **expiry**: {expiry_holds:,} pending holds of one spot, written in SQL on a payment event "
     "(its spots taken from the inventory), all due in the same second, {expiry_lead:g} s after "
     "the seeding began; from 1 s before that instant until `--duration` seconds past it, "
