@@ -81,6 +81,20 @@ async def test_an_admin_may_check_in_other_users_get_403_an_unknown_event_404(ap
     )  # fmt: skip
 
 
+async def test_a_scan_for_an_event_deleted_since_the_last_scan_is_404(api: Api) -> None:
+    """The door remembers an event's organizer; an event deleted meanwhile is still a 404."""
+    door = await Door.open(api)
+    fan = await api.user()
+    first, second = await door.codes(fan, 2)
+    assert (await door.check_in(first)).status_code == 200
+    booking = (await api.http.get("/me/bookings", headers=fan.headers)).json()["items"][0]
+    cancel = await api.http.post(f"/bookings/{booking['id']}/cancel", headers=fan.headers)
+    assert cancel.status_code == 200, cancel.text
+    deleted = await api.http.delete(f"/events/{door.id}", headers=door.organizer.headers)
+    assert deleted.status_code == 204, deleted.text
+    assert_problem(await door.check_in(second), 404, "not-found")
+
+
 @pytest.mark.parametrize(
     "garble",
     [

@@ -9,7 +9,13 @@ from uuid import UUID, uuid4
 import pytest
 
 from goticket.kit.auth import Principal, Role
-from goticket.tickets.domain import InvalidTicketCode, NotDoorManager, TicketClaims, WrongEvent
+from goticket.tickets.domain import (
+    EventNotFound,
+    InvalidTicketCode,
+    NotDoorManager,
+    TicketClaims,
+    WrongEvent,
+)
 from goticket.tickets.service import TicketService, TicketSigning
 from goticket.tickets.signing import Ed25519Signing
 from tests.unit.fakes import FakeClock
@@ -100,3 +106,20 @@ async def test_a_sync_batch_verifies_each_code_once_and_needs_no_query_without_t
     assert [r.outcome.value for r in results] == ["invalid", "wrong-event"] * 3
     assert signing.verified == ["GT1.a.b", other_event]
     assert calls.log == ["organizer"]  # no ticket of this event: no transaction
+
+
+async def test_an_events_organizer_is_asked_once_and_an_unknown_event_every_time() -> None:
+    """A gate scans thousands of codes of one event: its organizer (which never changes) is
+    looked up once per process; an event not found is not remembered."""
+    calls = Calls()
+    service = calls.service()
+    scans = [("not a code", FakeClock().now())]  # refused before any query
+    for _ in range(3):
+        results = await service.sync(ORGANIZER, EVENT, scans)
+        assert [r.outcome.value for r in results] == ["invalid"]
+    assert calls.log.count("organizer") == 1
+    unknown = uuid4()
+    for _ in range(2):
+        with pytest.raises(EventNotFound):
+            await service.sync(ORGANIZER, unknown, scans)
+    assert calls.log.count("organizer") == 3

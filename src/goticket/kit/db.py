@@ -129,9 +129,14 @@ class UnitOfWork:
     other; it costs the BEGIN and the ROLLBACK round trips, and nothing can be written in it.
     """
 
-    def __init__(self, database: Database, *, readonly: bool = False) -> None:
+    def __init__(
+        self, database: Database, *, readonly: bool = False, autocommit: bool = False
+    ) -> None:
         self._database = database
         self._readonly = readonly
+        # Each statement its own transaction (no BEGIN/COMMIT round trips): for a use case whose
+        # one write is one statement, e.g. a conditional UPDATE that decides by itself.
+        self._autocommit = autocommit
         self._connection: Connection | None = None
         self._transaction: Any = None
         self._committed = False
@@ -143,6 +148,8 @@ class UnitOfWork:
 
     async def __aenter__(self) -> Self:
         self._connection = await self._database.acquire()
+        if self._autocommit:
+            return self
         try:
             self._transaction = (
                 self._connection.transaction(isolation="repeatable_read", readonly=True)
@@ -159,6 +166,9 @@ class UnitOfWork:
         return self
 
     async def commit(self) -> None:
+        if self._autocommit:
+            self._committed = True  # each statement committed as it ran
+            return
         if self._readonly:
             # Nothing to keep (the snapshot ends with a ROLLBACK): a commit here is a bug, as
             # the unit-test fakes say too.
@@ -175,6 +185,8 @@ class UnitOfWork:
         self._committed = True
 
     async def rollback(self) -> None:
+        if self._autocommit:
+            raise RuntimeError("an autocommit unit of work has nothing to roll back")
         if not self._committed:
             self._committed = True
             await self._transaction.rollback()
@@ -190,7 +202,7 @@ class UnitOfWork:
         if connection is None:
             return
         try:
-            if not self._committed:
+            if not self._committed and not self._autocommit:
                 # The server rolls back by itself a transaction whose connection died. Even
                 # asking is_closed() fails then: the pool has already detached a lost connection.
                 with contextlib.suppress(*CONNECTION_ERRORS):

@@ -129,8 +129,10 @@ class PgTicketsRepository:
 class PgTicketsUnitOfWork(UnitOfWork):
     tickets: PgTicketsRepository
 
-    def __init__(self, database: Database, *, readonly: bool = False) -> None:
-        super().__init__(database, readonly=readonly)
+    def __init__(
+        self, database: Database, *, readonly: bool = False, autocommit: bool = False
+    ) -> None:
+        super().__init__(database, readonly=readonly, autocommit=autocommit)
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()

@@ -47,6 +47,7 @@ from goticket.tickets.ports import (
 ONLINE = "scan"
 OFFLINE = "sync"
 VERIFY_SLICE = 50
+ORGANIZERS_KEPT = 100_000  # events whose organizer a process remembers
 
 
 class TicketSigning:
@@ -91,6 +92,7 @@ class TicketService:
         self._organizers = organizers
         self._clock = clock
         self._metrics: CheckInMetrics = metrics or NoMetrics()
+        self._organizer_of: dict[UUID, UUID] = {}
 
     def _shown(self, ticket: Ticket) -> ShownTicket:
         return ShownTicket(ticket, self._signing.issue(ticket.id, ticket.event_id))
@@ -121,11 +123,18 @@ class TicketService:
             claims = self._signing.verify(code)
             await self._ensure_door(actor, event_id)
             claims_for_event(claims, event_id)
-            async with self._uow() as uow:
+            # One statement decides (a conditional UPDATE): no transaction around it, so a scan
+            # costs one round trip. The refusal's read is a statement of its own, after it.
+            async with self._uow(autocommit=True) as uow:
                 used = await uow.tickets.check_in(claims.ticket_id, event_id, self._clock.now())
                 if used is None:
                     # Not valid (or gone): a fresh statement sees the scan that won meanwhile.
-                    refuse_scan(await uow.tickets.get(claims.ticket_id))
+                    ticket = await uow.tickets.get(claims.ticket_id)
+                    if ticket is None:
+                        # Gone with its event? Then the event's 404, as without the memory.
+                        self._organizer_of.pop(event_id, None)
+                        await self._ensure_door(actor, event_id)
+                    refuse_scan(ticket)
                 await uow.commit()
         except DomainError as error:
             outcome = OUTCOME_OF_ERROR.get(error.code)
@@ -134,7 +143,7 @@ class TicketService:
             raise
         assert used is not None
         self._metrics.checked_in(ScanOutcome.CHECKED_IN.value, ONLINE)
-        return self._shown(used)
+        return ShownTicket(used, code)  # the code just verified: no second signature
 
     async def sync(
         self, actor: Principal, event_id: UUID, scans: Sequence[tuple[str, datetime]]
@@ -187,7 +196,19 @@ class TicketService:
         return sales
 
     async def _ensure_door(self, actor: Principal, event_id: UUID) -> None:
-        ensure_can_manage_door(actor, await self._organizers(event_id))
+        ensure_can_manage_door(actor, await self._organizer(event_id))
+
+    async def _organizer(self, event_id: UUID) -> UUID | None:
+        """An event's organizer never changes: once known, it is known without a query (a gate
+        scans thousands of codes of one event). An unknown event is asked again each time."""
+        organizer = self._organizer_of.get(event_id)
+        if organizer is None:
+            organizer = await self._organizers(event_id)
+            if organizer is not None:
+                if len(self._organizer_of) >= ORGANIZERS_KEPT:
+                    self._organizer_of.clear()
+                self._organizer_of[event_id] = organizer
+        return organizer
 
 
 def _scan(code: str, at: datetime, claims: TicketClaims | ScanOutcome) -> Scan:
