@@ -45,8 +45,9 @@ class Settings(BaseSettings):
     engine_deadline: float = Field(default=5.0, gt=0, le=120)
     sold_out_ttl: float = Field(default=1.0, ge=0, le=60)
     # Every worker looks for due payment holds this often (one at a time across processes
-    # sweeps); a hold is expired at most about this long after its expiresAt.
-    hold_sweep_period: float = Field(default=1.0, gt=0, le=5)
+    # sweeps); a hold is expired at most about this long after its expiresAt (API.md: within
+    # 5 s, so at most 2 s, leaving room for a batch behind a busy event's row).
+    hold_sweep_period: float = Field(default=1.0, gt=0, le=2)
     # The read cache of GET /events/{id} and GET /events pages, per worker (see events/reads.py):
     # entries are refetched once this old (availableSpots may lag bookings by this much),
     # at most this many of each are kept (least recently used go first), and the LISTEN

@@ -63,9 +63,11 @@ class HoldTerms(CatalogTerms):
 class RecordingRefunds:
     def __init__(self) -> None:
         self.refunded: list[UUID] = []
+        self.amounts: list[tuple[int, str]] = []
 
     async def refund(self, payment_id: UUID, provider: str, amount: int, currency: str) -> None:
         self.refunded.append(payment_id)
+        self.amounts.append((amount, currency))
 
 
 class Checkout:
@@ -331,3 +333,17 @@ async def test_a_mass_expiry_goes_in_batches_and_one_sweeper_at_a_time(
     finally:
         await first.reserver.close()
         await second.reserver.close()
+
+
+async def test_a_payment_that_does_not_match_its_hold_is_refunded_what_was_paid(
+    api: Api, db: DB, checkout: Checkout
+) -> None:
+    event_id = await make_event(api, 5)
+    (fan,) = await make_users(db, 1)
+    hold = await checkout.hold(event_id, fan, 2)
+    assert isinstance(hold, Booking)
+    assert hold.payment_id is not None
+    await checkout.service.payment_succeeded(hold.payment_id, 12_345, "USD")
+    assert checkout.refunds.amounts == [(12_345, "USD")]  # not the hold's 9000 EUR
+    assert await state(db, hold.id) == ("pending", "refunded")
+    await assert_invariant(db)

@@ -76,6 +76,9 @@ class CheckoutService:
             repo = uow.bookings
             found = await repo.by_payment(payment_id)
             if found is None:
+                # Not ours, or its booking went with its event: nothing to apply. Money taken
+                # for a booking that no longer exists needs a person (the provider's dashboard).
+                log.warning("a payment succeeded for no known booking", payment_id=str(payment_id))
                 return
             available = await repo.lock_inventory(found.event_id)
             booking = await repo.by_payment(payment_id)  # again, under the lock
@@ -99,7 +102,8 @@ class CheckoutService:
             if settlement.action is SettlementAction.NOTHING:
                 return
             if settlement.action is SettlementAction.REFUND:
-                await self._refund(booking)
+                # What was paid goes back, whatever the hold's price was.
+                await refund(self._refunds, booking, amount, currency)
             await repo.save_status(settlement.booking)
             if settlement.spots_taken:
                 await repo.set_available(booking.event_id, available - settlement.spots_taken)
@@ -130,9 +134,6 @@ class CheckoutService:
                 return
             await repo.save_status(failed)
             await uow.commit()
-
-    async def _refund(self, booking: Booking) -> None:
-        await refund(self._refunds, booking)
 
     # -- expiry ------------------------------------------------------------------------------
 
@@ -176,19 +177,27 @@ class CheckoutService:
                 if count < self._sweep_batch:
                     break
                 await asyncio.sleep(0)
-        except Unavailable:
-            pass  # the database is away
+        except Unavailable as exc:
+            # The database is away, or a hot event's row stayed locked past lock_timeout: the
+            # next period tries again, but an operator should see holds running late.
+            log.warning("the hold sweeper could not finish; it retries", error=str(exc))
         except Exception:  # noqa: BLE001 -- whatever broke, the next period sweeps again
             log.exception("the hold sweeper failed; it retries in a moment")
         return total
 
 
-async def refund(refunds: Refunds, booking: Booking) -> None:
-    """Give a booking's payment back (inside the transaction that decides it)."""
+async def refund(
+    refunds: Refunds, booking: Booking, amount: int | None = None, currency: str | None = None
+) -> None:
+    """Give a booking's payment back (inside the transaction that decides it): what was paid,
+    the booking's price unless told otherwise."""
     if booking.payment_id is None or booking.payment_provider is None:
         return
     await refunds.refund(
-        booking.payment_id, booking.payment_provider, booking.total_price, booking.currency
+        booking.payment_id,
+        booking.payment_provider,
+        booking.total_price if amount is None else amount,
+        booking.currency if currency is None else currency,
     )
 
 

@@ -136,7 +136,7 @@ def events_router(service: EventService, reads: EventReads, cursors: CursorCodec
         tags=["events"],
         security=auth,
         opt=body(EventRequest),
-        responses=errors(401, 403, 404, 409),
+        responses=errors(401, 403, 404, 409, 503),
     )
     async def replace_event(request: AnyRequest, event_id: FromPath[UUID]) -> EventResponse:
         """Replace an event's mutable fields (its organizer or an admin). An optional field
@@ -158,7 +158,7 @@ def events_router(service: EventService, reads: EventReads, cursors: CursorCodec
         "/events/{event_id:uuid}",
         tags=["events"],
         security=auth,
-        responses=errors(401, 403, 404, 409, with_body=False),
+        responses=errors(401, 403, 404, 409, 503, with_body=False),
     )
     async def delete_event(request: AnyRequest, event_id: FromPath[UUID]) -> None:
         """Delete an event that has no active bookings (its organizer or an admin): 409

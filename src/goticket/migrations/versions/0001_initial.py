@@ -71,7 +71,7 @@ def upgrade() -> None:
     CREATE INDEX bookings_user_created_idx ON bookings (user_id, created_at DESC, id DESC);
     CREATE INDEX bookings_event_created_idx ON bookings (event_id, created_at DESC, id DESC);
     -- The per-user limit sums a user's confirmed quantity for one event.
-    CREATE INDEX bookings_event_user_active_idx ON bookings (event_id, user_id)
+    CREATE INDEX bookings_event_user_confirmed_idx ON bookings (event_id, user_id)
         WHERE status = 'confirmed';
     """)
 

@@ -6,8 +6,8 @@
   payment of a hold (``payment_id``, ``payment_provider``, ``payment_status``) on the booking row
   itself, so that a hold costs the same one insert as an instant booking;
 - ``tickets``, issued by a trigger in the transaction that confirms their booking (whichever path
-  confirms it) and voided by one when a confirmed booking is cancelled; a ticket's code is derived
-  from its row and the signing key, not stored;
+  confirms it) and voided by one when a confirmed booking is cancelled (a used ticket too, its
+  check-in time kept); a ticket's code is derived from its row and the signing key, not stored;
 - ``payment_webhooks``: the processed ``webhook-id``s.
 
 The per-user limit counts pending and confirmed quantity: its partial index follows.
@@ -50,7 +50,7 @@ def upgrade() -> None:
         WHERE payment_id IS NOT NULL;
     -- The sweeper's queue: due holds, oldest deadline first.
     CREATE INDEX bookings_pending_expires_idx ON bookings (expires_at) WHERE status = 'pending';
-    DROP INDEX bookings_event_user_active_idx;
+    DROP INDEX bookings_event_user_confirmed_idx;
     CREATE INDEX bookings_event_user_active_idx ON bookings (event_id, user_id)
         WHERE status IN ('pending', 'confirmed');
 
@@ -69,8 +69,9 @@ def upgrade() -> None:
 
     -- A booking's tickets exist from the moment it is confirmed, in the same transaction,
     -- whichever path confirms it (an instant booking's batch insert, a payment, a late payment);
-    -- cancelling a confirmed booking voids its unused tickets. Statement triggers over the
-    -- transition tables: one per batch, not one per row, and no extra round trip.
+    -- cancelling a confirmed booking voids its tickets (a used one keeps its check-in time).
+    -- Statement triggers over the transition tables: one per batch, not one per row, and no
+    -- extra round trip.
     CREATE FUNCTION bookings_issue_tickets() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         INSERT INTO tickets (id, booking_id, event_id, seq, status, created_at)
@@ -95,7 +96,7 @@ def upgrade() -> None:
         WHERE id IN (
             SELECT t.id FROM tickets t
             JOIN new_rows n ON t.booking_id = n.id JOIN old_rows o ON o.id = n.id
-            WHERE t.status = 'valid' AND o.status = 'confirmed' AND n.status <> 'confirmed'
+            WHERE t.status <> 'void' AND o.status = 'confirmed' AND n.status <> 'confirmed'
             ORDER BY t.id FOR UPDATE OF t);
         RETURN NULL;
     END $$;
@@ -126,9 +127,14 @@ def downgrade() -> None:
     DROP FUNCTION bookings_update_tickets();
     DROP FUNCTION bookings_issue_tickets();
     DROP TABLE tickets;
+    -- v1 has no holds: pending ones give their spots back before they go.
+    UPDATE event_inventory i SET available = i.available + h.spots
+    FROM (SELECT event_id, sum(quantity)::int AS spots FROM bookings
+          WHERE status = 'pending' GROUP BY event_id) AS h
+    WHERE i.event_id = h.event_id;
     DELETE FROM bookings WHERE status IN ('pending', 'expired');
     DROP INDEX bookings_event_user_active_idx;
-    CREATE INDEX bookings_event_user_active_idx ON bookings (event_id, user_id)
+    CREATE INDEX bookings_event_user_confirmed_idx ON bookings (event_id, user_id)
         WHERE status = 'confirmed';
     DROP INDEX bookings_pending_expires_idx;
     DROP INDEX bookings_payment_id_key;
