@@ -54,7 +54,7 @@ from goticket.payments.fake import FakeProvider, LoopbackPoster
 from goticket.payments.ports import PaymentOutcomes
 from goticket.payments.repository import PgPaymentsUnitOfWork
 from goticket.payments.service import PaymentService
-from goticket.tickets.endpoints import tickets_router
+from goticket.tickets.endpoints import CheckInAnswer, tickets_router
 from goticket.tickets.keyring import KeyRing, resolve_ring
 from goticket.tickets.repository import PgTicketsUnitOfWork
 from goticket.tickets.service import TicketService, TicketSigning
@@ -283,6 +283,7 @@ def create_app(
     refunds.service = payments
     signing = ticket_signing(settings, clock)
     tickets = ticket_service(database, signing, bookings, events, clock, metrics)
+    check_in = CheckInAnswer(tickets, tokens)
 
     async def stock(limit: int) -> Sequence[EventStock]:
         async with UnitOfWork(database, readonly=True) as uow:
@@ -329,7 +330,7 @@ def create_app(
             accounts_router(accounts),
             events_router(events, reads, cursors),
             booking_router(bookings, booking_answer, cursors),
-            tickets_router(signing, tickets),
+            tickets_router(signing, tickets, check_in),
             payments_router(payments),
             *health_handlers(database, head_revision()),
             metrics_handler(
@@ -353,9 +354,9 @@ def create_app(
         logging_config=None,  # kit.logging configures logging once per process
         debug=False,
     )
-    # The two routes of a stampede skip the framework (plumbing around their one
-    # implementation): the booking, and the event page the fans reload.
-    fast = first_of(booking_answer.fast_route(), event_fast_route(reads))
+    # The routes of a stampede skip the framework (plumbing around their one implementation):
+    # the booking, the event page the fans reload, and the scan at the gates.
+    fast = first_of(booking_answer.fast_route(), event_fast_route(reads), check_in.fast_route())
     context = RequestContext(app, metrics.request, fast)
     loopback.app = context  # the fake provider's webhooks come in through the front door
     return context

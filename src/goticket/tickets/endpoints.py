@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, cast
 from uuid import UUID
 
 import msgspec
@@ -13,11 +15,13 @@ from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 
-from goticket.kit.bearer import principal_of
-from goticket.kit.bodies import read_json
+from goticket.kit.asgi import FastRouter, Receive, Scope, first_header, read_body, uuid_route
+from goticket.kit.bearer import bearer_principal, principal_of
+from goticket.kit.bodies import decode_json, read_json
 from goticket.kit.openapi import body, errors
-from goticket.kit.problems import PROBLEM_JSON, Problem
+from goticket.kit.problems import PROBLEM_JSON, Problem, Reply
 from goticket.kit.routes import with_options
+from goticket.kit.tokens import TokenCodec
 from goticket.tickets.domain import MAX_CODE_LENGTH
 from goticket.tickets.schemas import (
     MAX_SCANS,
@@ -34,6 +38,8 @@ from goticket.tickets.schemas import (
 from goticket.tickets.service import TicketService, TicketSigning
 
 AnyRequest = Request[Any, Any, Any]
+CHECK_IN_TEMPLATE = "/events/{event_id}/checkins"
+_ENCODER = msgspec.json.Encoder()
 # Scanners may keep the keys this long; one that meets a code of an unknown kid fetches again.
 CACHE_CONTROL = "public, max-age=300"
 SVG = "image/svg+xml"
@@ -58,7 +64,36 @@ def qr_svg(code: str) -> bytes:
     return out.getvalue()
 
 
-def tickets_router(signing: TicketSigning, service: TicketService) -> Router:
+class CheckInAnswer:
+    """The whole of ``POST /events/{id}/checkins`` after routing: the caller, the body, the
+    scan and the answer. A stadium's gates send thousands of scans a second: like the booking
+    route, a plain ASGI route serves the canonical path with it (no framework routing or
+    response building), and the Litestar route (every other spelling, and the OpenAPI
+    document) calls it too. What it raises, both render with ``error_reply``."""
+
+    def __init__(self, service: TicketService, tokens: TokenCodec) -> None:
+        self._service = service
+        self._tokens = tokens
+
+    async def answer(
+        self, scope: Scope, event_id: UUID, read: Callable[[], Awaitable[bytes]]
+    ) -> Reply:
+        actor = bearer_principal(first_header(scope, b"authorization"), self._tokens)
+        data = decode_json(await read(), first_header(scope, b"content-type"), CheckInRequest)
+        shown = await self._service.check_in(actor, event_id, data.code)
+        answer = CheckInResponse(TicketResponse.of(shown), first_check_in=True)
+        return Reply(200, _ENCODER.encode(answer))
+
+    def fast_route(self) -> FastRouter:
+        async def scan(event_id: UUID, scope: Scope, receive: Receive) -> Reply:
+            return await self.answer(scope, event_id, partial(read_body, receive))
+
+        return uuid_route("POST", CHECK_IN_TEMPLATE, scan)
+
+
+def tickets_router(
+    signing: TicketSigning, service: TicketService, check_in: CheckInAnswer
+) -> Router:
     keys = msgspec.convert({"keys": signing.public_jwks()}, Jwks)
     auth: Any = [{"bearerAuth": []}]
 
@@ -76,10 +111,11 @@ def tickets_router(signing: TicketSigning, service: TicketService) -> Router:
         stay published while their tickets may be used."""
         return keys
 
-    return Router("", route_handlers=with_options([ticket_keys, *_ticket_handlers(service, auth)]))
+    handlers = _ticket_handlers(service, check_in, auth)
+    return Router("", route_handlers=with_options([ticket_keys, *handlers]))
 
 
-def _ticket_handlers(service: TicketService, auth: Any) -> list[Any]:
+def _ticket_handlers(service: TicketService, scan: CheckInAnswer, auth: Any) -> list[Any]:
     @get(
         "/bookings/{booking_id:uuid}/tickets",
         tags=["tickets"],
@@ -108,14 +144,14 @@ def _ticket_handlers(service: TicketService, auth: Any) -> list[Any]:
         return Response(qr_svg(code), media_type=SVG)
 
     @post(
-        "/events/{event_id:uuid}/checkins",
+        CHECK_IN_TEMPLATE.replace("{event_id}", "{event_id:uuid}"),
         status_code=200,
         tags=["tickets"],
         security=auth,
         opt=body(CheckInRequest),
         responses=errors(401, 403, 404, 409, 503),
     )
-    async def check_in(request: AnyRequest, event_id: FromPath[UUID]) -> CheckInResponse:
+    async def check_in(request: AnyRequest, event_id: FromPath[UUID]) -> Response[CheckInResponse]:
         """Check a ticket in at the door (the event's organizer or an admin): the first scan of
         a valid ticket uses it. Concurrent scans of one `code`: exactly one 200.
 
@@ -124,9 +160,10 @@ def _ticket_handlers(service: TicketService, auth: Any) -> list[Any]:
         `code` does not parse or its signature fails (a signature, not a shape: JSON Schema
         cannot tell a signed code), checked before anything else; `wrong-event` for a valid
         ticket of another event."""
-        data = await read_json(request, CheckInRequest)
-        shown = await service.check_in(principal_of(request), event_id, data.code)
-        return CheckInResponse(TicketResponse.of(shown), first_check_in=True)
+        # The plain ASGI route (``CheckInAnswer.fast_route``) answers the canonical path; this
+        # one takes the other spellings and describes the route. Both call ``scan.answer``.
+        reply = await scan.answer(cast(Scope, request.scope), event_id, request.body)
+        return cast(Response[CheckInResponse], reply.response())
 
     @post(
         "/events/{event_id:uuid}/checkins/sync",
