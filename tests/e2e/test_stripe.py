@@ -48,6 +48,7 @@ class LocalStripe:
     down every request (method, path, headers, form)."""
 
     requests: list[tuple[str, str, dict[str, str], dict[str, str]]] = field(default_factory=list)
+    down: bool = False  # every answer a 500, as Stripe's API in an outage
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         assert scope["type"] == "http"
@@ -71,6 +72,8 @@ class LocalStripe:
         await send({"type": "http.response.body", "body": json.dumps(answer).encode()})
 
     def _answer(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if self.down:
+            return 500, {"error": {"type": "api_error", "message": "An unknown error occurred"}}
         if path == "/v1/checkout/sessions":
             session = f"cs_test_{form['client_reference_id'][:8]}"
             return 200, {
@@ -133,6 +136,7 @@ async def api(
     local_stripe: tuple[LocalStripe, str],
 ) -> AsyncIterator[Api]:
     local_stripe[0].requests.clear()
+    local_stripe[0].down = False
     transport = httpx.ASGITransport(app=stripe_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://goticket.test") as http:
         yield Api(http, stripe_settings, database_url)
@@ -192,6 +196,65 @@ async def test_a_paid_checkout_session_confirms_and_a_cancel_refunds_through_str
     assert headers["idempotency-key"] == f"refund-{booking['id']}"
     assert headers["authorization"] == f"Bearer {API_KEY}"
     await assert_invariant(db)
+
+
+async def test_a_cancel_that_stripe_cannot_refund_is_503_and_changes_nothing(
+    api: Api, db: asyncpg.Connection[Any], local_stripe: tuple[LocalStripe, str]
+) -> None:
+    stripe, _ = local_stripe
+    fan, booking = await hold(api, 1)
+    paid = payment_intent(booking["id"], amount=4500, intent_id="pi_3Outage")
+    await post_event(api, stripe_event("payment_intent.succeeded", paid))
+    stripe.down = True
+    refused = await api.http.post(f"/bookings/{booking['id']}/cancel", headers=fan.headers)
+    assert_problem(refused, 503, "unavailable")
+    assert refused.headers["retry-after"]
+    assert stripe.paths() == ["/v1/refunds", "/v1/refunds"]  # one retry, the same key
+    assert {r[2]["idempotency-key"] for r in stripe.requests} == {f"refund-{booking['id']}"}
+    fetched = (await api.http.get(f"/bookings/{booking['id']}", headers=fan.headers)).json()
+    assert fetched["status"] == "confirmed"
+    assert fetched["payment"]["status"] == "succeeded"
+    stripe.down = False
+    retried = await api.http.post(f"/bookings/{booking['id']}/cancel", headers=fan.headers)
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["payment"]["status"] == "refunded"
+    await assert_invariant(db)
+
+
+async def test_a_payment_for_a_cancelled_hold_is_refunded_while_its_event_is_processed(
+    api: Api, db: asyncpg.Connection[Any], local_stripe: tuple[LocalStripe, str]
+) -> None:
+    """The refund needs no search: the payment intent is the one the event names."""
+    stripe, _ = local_stripe
+    fan, booking = await hold(api, 1)
+    cancelled = await api.http.post(f"/bookings/{booking['id']}/cancel", headers=fan.headers)
+    assert cancelled.json()["status"] == "cancelled"
+    assert stripe.requests == []  # nothing was paid yet: nothing to refund
+    late = payment_intent(booking["id"], amount=4500, intent_id="pi_3LatePayment")
+    response = await post_event(api, stripe_event("payment_intent.succeeded", late))
+    assert response.json() == {"status": "accepted"}
+    assert stripe.paths() == ["/v1/refunds"]
+    assert stripe.requests[0][3]["payment_intent"] == "pi_3LatePayment"
+    fetched = (await api.http.get(f"/bookings/{booking['id']}", headers=fan.headers)).json()
+    assert fetched["status"] == "cancelled"
+    assert fetched["payment"]["status"] == "refunded"
+    await assert_invariant(db)
+
+
+async def test_a_payment_that_does_not_match_the_hold_is_refunded_whole(
+    api: Api, local_stripe: tuple[LocalStripe, str]
+) -> None:
+    stripe, _ = local_stripe
+    fan, booking = await hold(api, 2)  # 9000 EUR
+    wrong = payment_intent(booking["id"], amount=100, currency="usd", intent_id="pi_3Wrong")
+    response = await post_event(api, stripe_event("payment_intent.succeeded", wrong))
+    assert response.json() == {"status": "accepted"}
+    [(_, path, _, form)] = stripe.requests
+    assert path == "/v1/refunds"
+    assert form["payment_intent"] == "pi_3Wrong"
+    assert "amount" not in form  # the whole payment goes back, whatever the hold's price
+    fetched = (await api.http.get(f"/bookings/{booking['id']}", headers=fan.headers)).json()
+    assert fetched["payment"]["status"] == "refunded"
 
 
 async def test_a_failed_payment_keeps_the_hold(api: Api) -> None:
