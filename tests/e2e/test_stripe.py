@@ -366,3 +366,16 @@ async def test_the_stripe_routes_are_documented(api: Api) -> None:
     webhook = document["paths"]["/payments/webhooks/{provider}"]["post"]
     headers = {p["name"] for p in webhook["parameters"] if p["in"] == "header"}
     assert headers == {"stripe-signature"}
+
+
+async def test_the_checkout_route_follows_the_http_conventions(api: Api) -> None:
+    fan, booking = await hold(api)
+    url = booking["payment"]["checkoutUrl"]
+    wrong = await api.http.get(url, headers=fan.headers)
+    assert_problem(wrong, 405, "method-not-allowed")
+    assert "POST" in wrong.headers["allow"]
+    options = await api.http.options(url)
+    assert options.status_code in (200, 204)
+    assert "POST" in options.headers["allow"]
+    not_uuid = await api.http.post("/payments/stripe/not-a-uuid/checkout", headers=fan.headers)
+    assert_problem(not_uuid, 404, "not-found")  # a malformed id is no such payment
