@@ -30,7 +30,12 @@ from goticket.payments.domain import (
     WebhookResult,
 )
 from goticket.payments.service import PaymentService
-from goticket.payments.stripe import StripeProvider, notice_of, payment_intent_of
+from goticket.payments.stripe import (
+    InvalidStripeSignature,
+    StripeProvider,
+    notice_of,
+    payment_intent_of,
+)
 from tests.payments_support import RecordingOutcomes
 from tests.stripe_support import (
     API_KEY,
@@ -248,8 +253,12 @@ def test_a_signed_body_that_is_not_an_event_is_unreadable(body: bytes) -> None:
         stripe.verify(stripe_headers(body), body)
 
 
-def test_the_webhook_401_challenge_is_not_a_bearer_one() -> None:
-    assert "Bearer" not in InvalidSignature.challenge
+def test_the_webhook_401_names_stripes_scheme() -> None:
+    stripe, _ = provider()
+    with pytest.raises(InvalidStripeSignature) as caught:
+        stripe.verify({}, b"{}")
+    assert caught.value.code == "invalid-signature"
+    assert caught.value.challenge == 'Stripe-Signature realm="goticket-payments"'
 
 
 # ---------------------------------------------------------------------------- the service

@@ -176,11 +176,6 @@ class PaymentService:
     def provider(self) -> str:
         return self._provider.name
 
-    @property
-    def hosts_checkout(self) -> bool:
-        """Whether the configured provider has a hosted checkout page (Stripe's)."""
-        return self._hosted is not None
-
     # -- a hosted provider's checkout (Stripe Checkout) ----------------------------------
 
     async def start_checkout(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import stripe
@@ -66,6 +66,12 @@ _EVENTS: dict[str, tuple[PaymentEvent, str]] = {
 }
 
 log = get_logger("goticket.payments")
+
+
+class InvalidStripeSignature(InvalidSignature):
+    """The same 401 ``invalid-signature``; its challenge names Stripe's scheme."""
+
+    challenge: ClassVar[str] = 'Stripe-Signature realm="goticket-payments"'
 
 
 def notice_of(event: Mapping[str, Any]) -> PaymentNotice | IgnoredNotice:
@@ -166,12 +172,12 @@ class StripeProvider:
     def verify(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice | IgnoredNotice:
         signature = headers.get(SIGNATURE_HEADER)
         if not signature:
-            raise InvalidSignature("the Stripe-Signature header is missing")
+            raise InvalidStripeSignature("the Stripe-Signature header is missing")
         try:
             event = self._client.construct_event(body, signature, self._secret, TOLERANCE)
         except (stripe.SignatureVerificationError, UnicodeDecodeError):
             # A body that is not UTF-8 cannot be what Stripe signed.
-            raise InvalidSignature(
+            raise InvalidStripeSignature(
                 "the Stripe signature is missing or wrong, or its timestamp is more than 5"
                 " minutes old"
             ) from None
