@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from goticket.config import Settings
 from goticket.kit.asgi import RequestContext
 from tests.bookings_support import assert_booked, assert_invariant
-from tests.e2e.test_http_conventions import assert_problem
+from tests.e2e.test_http_conventions import _resolve, assert_problem
 from tests.stripe_support import (
     API_KEY,
     OTHER_STRIPE_SECRET,
@@ -366,6 +366,12 @@ async def test_the_stripe_routes_are_documented(api: Api) -> None:
     webhook = document["paths"]["/payments/webhooks/{provider}"]["post"]
     headers = {p["name"] for p in webhook["parameters"] if p["in"] == "header"}
     assert headers == {"stripe-signature"}
+    schema = webhook["requestBody"]["content"]["application/json"]["schema"]
+    event = _resolve(document, schema)
+    assert set(event["properties"]) == {"id", "type", "data"}
+    answer = checkout["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(_resolve(document, answer)["properties"]) == {"paymentId", "sessionId", "url"}
+    assert {"401", "404", "503"} <= set(checkout["responses"])
 
 
 async def test_the_checkout_route_follows_the_http_conventions(api: Api) -> None:
