@@ -408,6 +408,34 @@ async def test_a_refund_after_the_payments_webhook_uses_the_intent_it_named() ->
     }
 
 
+async def test_only_the_latest_intents_are_remembered_the_others_are_searched() -> None:
+    http = MemoryStripeHttp()
+    stripe = StripeProvider(
+        API_KEY, STRIPE_SECRET, success_url=SUCCESS_URL, http_client=http, remembered=2
+    )
+    payments = [uuid4() for _ in range(3)]
+    for number, payment_id in enumerate(payments):
+        obj = payment_intent(payment_id, intent_id=f"pi_{number}")
+        body = body_of(stripe_event("payment_intent.succeeded", obj))
+        stripe.verify(stripe_headers(body), body)
+    http.answers = [
+        Answer(200, {"object": "search_result", "data": [], "has_more": False, "url": "/"}),
+        refund_answer("pi_2"),
+    ]
+    with pytest.raises(ProviderUnavailable):  # the oldest was forgotten: a search, empty here
+        await stripe.refund(payments[0], 9000, "EUR")
+    await stripe.refund(payments[2], 9000, "EUR")
+    assert [sent.path for sent in http.sent] == ["/v1/payment_intents/search", "/v1/refunds"]
+    assert http.sent[1].form["payment_intent"] == "pi_2"
+
+
+async def test_the_provider_closes_the_http_client_it_made() -> None:
+    stripe = StripeProvider(API_KEY, STRIPE_SECRET, success_url=SUCCESS_URL)
+    assert stripe.name == "stripe"
+    assert stripe.checkout_url(PAYMENT) == f"/payments/stripe/{PAYMENT}/checkout"
+    await stripe.close()  # no request was made: closing sends nothing either
+
+
 async def test_a_refund_finds_the_intent_by_its_metadata() -> None:
     found = Answer(
         200,

@@ -142,6 +142,7 @@ class StripeProvider:
         http_client: stripe.HTTPClient | None = None,
         timeout: float = 10.0,
         max_network_retries: int = 1,
+        remembered: int = REMEMBERED_INTENTS,
     ) -> None:
         self._owns_http = http_client is None
         self._http = http_client or stripe.HTTPXClient(timeout=timeout)
@@ -155,6 +156,7 @@ class StripeProvider:
         self._success_url = success_url
         self._cancel_url = cancel_url
         self._intents: OrderedDict[UUID, str] = OrderedDict()
+        self._remembered = remembered
 
     @property
     def name(self) -> str:
@@ -195,7 +197,7 @@ class StripeProvider:
     def _remember_intent(self, payment_id: UUID, intent: str) -> None:
         self._intents[payment_id] = intent
         self._intents.move_to_end(payment_id)
-        while len(self._intents) > REMEMBERED_INTENTS:
+        while len(self._intents) > self._remembered:
             self._intents.popitem(last=False)
 
     # -- checkout ------------------------------------------------------------------------
