@@ -54,6 +54,7 @@ from goticket.payments.fake import FakeProvider, LoopbackPoster
 from goticket.payments.ports import PaymentOutcomes
 from goticket.payments.repository import PgPaymentsUnitOfWork
 from goticket.payments.service import PaymentService
+from goticket.payments.stripe import StripeProvider
 from goticket.tickets.endpoints import CheckInAnswer, tickets_router
 from goticket.tickets.keyring import KeyRing, resolve_ring
 from goticket.tickets.repository import PgTicketsUnitOfWork
@@ -188,20 +189,32 @@ def payment_service(
     clock: Clock,
     metrics: Metrics | None = None,
 ) -> tuple[PaymentService, LoopbackPoster]:
-    """The payments context; its fake provider posts its webhooks through the poster, whose
-    ``app`` the caller binds once the app exists."""
-    fake = FakeProvider(settings.resolved_payment_webhook_secret())
+    """The payments context with the configured provider. The fake one posts its webhooks
+    through the poster, whose ``app`` the caller binds once the app exists (unused otherwise:
+    the fake checkout is a 404 under another provider)."""
     poster = LoopbackPoster()
-    service = PaymentService(
-        fake,
-        outcomes,
-        partial(PgPaymentsUnitOfWork, database),
-        clock,
-        fake=fake,
-        poster=poster,
-        metrics=metrics,
-    )
+    uow = partial(PgPaymentsUnitOfWork, database)
+    if settings.payment_provider == "stripe":
+        stripe = stripe_provider(settings)
+        service = PaymentService(stripe, outcomes, uow, clock, hosted=stripe, metrics=metrics)
+        return service, poster
+    fake = FakeProvider(settings.resolved_payment_webhook_secret())
+    service = PaymentService(fake, outcomes, uow, clock, fake=fake, poster=poster, metrics=metrics)
     return service, poster
+
+
+def stripe_provider(settings: Settings) -> StripeProvider:
+    missing = settings.missing_for_provider()
+    key, secret = settings.stripe_api_key, settings.stripe_webhook_secret
+    if missing or key is None or secret is None or settings.stripe_success_url is None:
+        raise RuntimeError("the Stripe payment provider needs " + ", ".join(missing))
+    return StripeProvider(
+        key.get_secret_value(),
+        secret.get_secret_value(),
+        success_url=settings.stripe_success_url,
+        cancel_url=settings.stripe_cancel_url,
+        api_base=settings.stripe_api_base,
+    )
 
 
 def create_app(
@@ -320,6 +333,7 @@ def create_app(
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
             await reserver.close()
+            await payments.close()
             await listener.close()
             await database.close()
             forget_process()

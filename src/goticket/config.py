@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from goticket.kit.files import create_once
@@ -63,11 +63,20 @@ class Settings(BaseSettings):
     # Ed25519 private key; the first pair signs, the others stay published). Unset: a key ring
     # generated once, 0600, in the data folder (see tickets/keyring.py).
     ticket_signing_key: SecretStr | None = None
-    # Payments: the provider that takes the money ("fake", the built-in one, is the only one yet)
-    # and the Standard Webhooks secret its webhooks are signed with ("whsec_" + base64 of 24..64
+    # Payments: the provider that takes the money ("fake", the built-in one, or "stripe") and the
+    # Standard Webhooks secret the fake's webhooks are signed with ("whsec_" + base64 of 24..64
     # bytes). Unset: generated once, 0600, in the data folder.
-    payment_provider: Literal["fake"] = "fake"
+    payment_provider: Literal["fake", "stripe"] = "fake"
     payment_webhook_secret: SecretStr | None = None
+    # Stripe (payment_provider "stripe", which requires the first three): the secret API key
+    # (sk_... or a restricted rk_...), the webhook endpoint's signing secret (whsec_...), where
+    # Stripe Checkout sends the buyer after paying and on cancelling ("{payment_id}" is replaced;
+    # Stripe's own "{CHECKOUT_SESSION_ID}" passes through), and another API address (stripe-mock).
+    stripe_api_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_success_url: str | None = None
+    stripe_cancel_url: str | None = None
+    stripe_api_base: str | None = None
     # Argon2id cost. The defaults are RFC 9106's second recommended option; tests lower them.
     argon2_time_cost: int = Field(default=3, ge=1, le=20)
     argon2_memory_kib: int = Field(default=65_536, ge=64, le=4_194_304)
@@ -84,6 +93,48 @@ class Settings(BaseSettings):
         if value is not None:
             webhook_secret_bytes(value.get_secret_value())
         return value
+
+    @field_validator("stripe_api_key")
+    @classmethod
+    def _stripe_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("sk_", "rk_")):
+            raise ValueError("must be a secret (sk_...) or restricted (rk_...) Stripe API key")
+        return value
+
+    @field_validator("stripe_webhook_secret")
+    @classmethod
+    def _stripe_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(WEBHOOK_SECRET_PREFIX):
+            raise ValueError("must be the webhook endpoint's signing secret (whsec_...)")
+        return value
+
+    @field_validator("stripe_success_url", "stripe_cancel_url", "stripe_api_base")
+    @classmethod
+    def _absolute_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("must be an absolute http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _provider_configured(self) -> Settings:
+        missing = self.missing_for_provider()
+        if missing:
+            raise ValueError(
+                f"GOTICKET_PAYMENT_PROVIDER is {self.payment_provider}, which requires "
+                + ", ".join(missing)
+            )
+        return self
+
+    def missing_for_provider(self) -> list[str]:
+        """The settings the configured payment provider needs and does not have."""
+        if self.payment_provider != "stripe":
+            return []
+        required = {
+            "GOTICKET_STRIPE_API_KEY": self.stripe_api_key,
+            "GOTICKET_STRIPE_WEBHOOK_SECRET": self.stripe_webhook_secret,
+            "GOTICKET_STRIPE_SUCCESS_URL": self.stripe_success_url,
+        }
+        return [name for name, value in required.items() if value is None]
 
     def resolved_jwt_secret(self) -> str:
         """The configured secret, else one generated once and kept 0600 in the data folder."""
@@ -126,7 +177,10 @@ def describe(error: ValidationError) -> str:
     """One line naming each offending variable; the values are left out (some are secrets)."""
     problems = []
     for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else ""
+        if not item["loc"]:  # a rule across settings: its message names them
+            problems.append(str(item["msg"]).removeprefix("Value error, "))
+            continue
+        field = str(item["loc"][0])
         problems.append(f"GOTICKET_{field.upper()}: {item['msg']}")
     return "invalid configuration: " + "; ".join(problems)
 

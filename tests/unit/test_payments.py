@@ -470,7 +470,7 @@ def test_a_malformed_webhook_secret_is_refused_without_showing_it(
     assert secret not in messages or secret == "whsec_"
 
 
-def test_the_payment_provider_is_fake_by_default_and_only_fake(clean_env: Path) -> None:
+def test_the_payment_provider_is_fake_by_default_and_fake_or_stripe(clean_env: Path) -> None:
     assert Settings(data_dir=clean_env).payment_provider == "fake"
     with pytest.raises(ValidationError):
-        Settings(data_dir=clean_env, payment_provider="stripe")  # type: ignore[arg-type]
+        Settings(data_dir=clean_env, payment_provider="paypal")  # type: ignore[arg-type]

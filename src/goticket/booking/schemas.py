@@ -11,8 +11,11 @@ import msgspec
 from goticket.booking.domain import MAX_QUANTITY, Booking, BookingStatus, PaymentStatus
 
 # Where the buyer pays, per provider (the fake provider's checkout is an API call that plays the
-# buyer; a hosted provider's page would be its own URL).
-CHECKOUT_URLS = {"fake": "/payments/fake/{payment_id}/complete"}
+# buyer; Stripe's is an API call that opens a Stripe Checkout page and answers its URL).
+CHECKOUT_URLS = {
+    "fake": "/payments/fake/{payment_id}/complete",
+    "stripe": "/payments/stripe/{payment_id}/checkout",
+}
 
 
 class BookingRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):

@@ -170,7 +170,7 @@ class Metrics:
         )
         self.payment_webhooks = Counter(
             "goticket_payment_webhooks",
-            "Payment provider webhooks received, by result (accepted, duplicate,"
+            "Payment provider webhooks received, by result (accepted, duplicate, ignored,"
             " invalid-signature, invalid-body)",
             ["result"],
             registry=r,

@@ -1,8 +1,10 @@
 """Payments: what a provider's webhook tells us, and the rules for reading it (pure: no I/O).
 
 A provider's webhook says that a payment succeeded or failed. Its signature is checked by the
-provider's adapter (``payments.fake``); this module turns the verified, decoded JSON into a
-``PaymentNotice`` or lists every reason it cannot (422). A body that is not a JSON object is
+provider's adapter (``payments.fake``, ``payments.stripe``); this module turns the fake's
+verified, decoded JSON into a ``PaymentNotice`` or lists every reason it cannot (422). A
+provider that sends events we have no use for (Stripe sends dozens of types) answers those with
+an ``IgnoredNotice``: acknowledged, nothing changes. A body that is not a JSON object is
 ``UnreadableNotice`` (400). Either way nothing is recorded: the provider's next delivery of the
 same webhook (if it sends a good one) is processed as if it were the first.
 """
@@ -58,6 +60,24 @@ class PaymentNotice:
 
 
 @dataclass(frozen=True, slots=True)
+class IgnoredNotice:
+    """A verified webhook about something we do not act on (another event type, a payment that
+    is not ours): 200 ``ignored``, nothing changes and its id is not remembered."""
+
+    webhook_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutSession:
+    """A hosted checkout page opened at the provider for one payment."""
+
+    payment_id: UUID
+    session_id: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
 class PaymentDue:
     """A payment as its booking knows it: who pays, and how much."""
 
@@ -70,6 +90,7 @@ class PaymentDue:
 class WebhookResult(enum.StrEnum):
     ACCEPTED = "accepted"  # verified, its outcome committed (an unknown payment: nothing to do)
     DUPLICATE = "duplicate"  # this webhook id was processed before: nothing changes
+    IGNORED = "ignored"  # verified, but about nothing we act on: nothing changes
 
 
 class InvalidSignature(AuthenticationFailed):
@@ -124,49 +145,67 @@ def parse_notice(webhook_id: str, data: Any) -> PaymentNotice:
     if not isinstance(payload, dict):
         errors.append(FieldError("data", "required" if payload is None else "must be an object"))
         raise InvalidInput(errors)
-    payment_id = _payment_id(payload, errors)
-    amount = _amount(payload, errors)
-    currency = _currency(payload, errors)
+    payment_id = _payment_id(payload.get("paymentId"), "data.paymentId", errors)
+    amount = _amount(payload.get("amount"), "data.amount", errors)
+    currency = _currency(payload.get("currency"), "data.currency", errors)
     if errors or event is None or payment_id is None or amount is None or currency is None:
         raise InvalidInput(errors)
     return PaymentNotice(webhook_id, event, payment_id, amount, currency)
 
 
-def _payment_id(payload: dict[str, Any], errors: list[FieldError]) -> UUID | None:
-    raw = payload.get("paymentId")
+def checked_notice(
+    webhook_id: str,
+    event: PaymentEvent,
+    *,
+    payment_id: tuple[str, Any],
+    amount: tuple[str, Any],
+    currency: tuple[str, Any],
+) -> PaymentNotice:
+    """A provider adapter's notice from the three members it read, each given as (its name in
+    the provider's body, for the 422; its value): the payment id (a UUID string), the amount
+    (minor units) and the currency (ISO 4217, upper case). ``InvalidInput`` lists every bad one.
+    """
+    errors: list[FieldError] = []
+    checked_id = _payment_id(payment_id[1], payment_id[0], errors)
+    checked_amount = _amount(amount[1], amount[0], errors)
+    checked_currency = _currency(currency[1], currency[0], errors)
+    if errors or checked_id is None or checked_amount is None or checked_currency is None:
+        raise InvalidInput(errors)
+    return PaymentNotice(webhook_id, event, checked_id, checked_amount, checked_currency)
+
+
+def _payment_id(raw: Any, name: str, errors: list[FieldError]) -> UUID | None:
     if raw is None:
-        errors.append(FieldError("data.paymentId", "required"))
+        errors.append(FieldError(name, "required"))
         return None
     try:
         if not isinstance(raw, str):
             raise ValueError
         return UUID(raw)
     except ValueError:
-        errors.append(FieldError("data.paymentId", "must be a UUID"))
+        errors.append(FieldError(name, "must be a UUID"))
         return None
 
 
-def _amount(payload: dict[str, Any], errors: list[FieldError]) -> int | None:
-    raw = payload.get("amount")
+def _amount(raw: Any, name: str, errors: list[FieldError]) -> int | None:
     if raw is None:
-        errors.append(FieldError("data.amount", "required"))
+        errors.append(FieldError(name, "required"))
         return None
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)
     # bool is an int in Python, not in JSON.
     if not isinstance(raw, int) or isinstance(raw, bool) or not 0 <= raw <= AMOUNT_MAX:
-        errors.append(FieldError("data.amount", f"must be an integer from 0 to {AMOUNT_MAX}"))
+        errors.append(FieldError(name, f"must be an integer from 0 to {AMOUNT_MAX}"))
         return None
     return raw
 
 
-def _currency(payload: dict[str, Any], errors: list[FieldError]) -> str | None:
-    raw = payload.get("currency")
+def _currency(raw: Any, name: str, errors: list[FieldError]) -> str | None:
     if raw is None:
-        errors.append(FieldError("data.currency", "required"))
+        errors.append(FieldError(name, "required"))
         return None
     if not isinstance(raw, str) or not _CURRENCY.fullmatch(raw):
-        errors.append(FieldError("data.currency", "must be 3 uppercase letters (ISO 4217)"))
+        errors.append(FieldError(name, "must be 3 uppercase letters (ISO 4217)"))
         return None
     return raw
 

@@ -18,7 +18,10 @@ from goticket.payments.schemas import (
     FakeCheckoutAccepted,
     FakeCheckoutRequest,
     PaymentWebhook,
+    StripeCheckoutStarted,
+    StripeWebhook,
     WebhookAck,
+    stripe_webhook_headers,
     webhook_headers,
 )
 from goticket.payments.service import PaymentService
@@ -38,20 +41,33 @@ def webhook_errors() -> dict[int, Any]:
 
 
 def payments_router(service: PaymentService) -> Router:
+    stripe = service.provider == "stripe"
+    # The body and headers documented are the configured provider's.
+    webhook_doc = (
+        body(StripeWebhook) | header_parameters(*stripe_webhook_headers())
+        if stripe
+        else body(PaymentWebhook) | header_parameters(*webhook_headers())
+    )
+
     @post(
         "/payments/webhooks/{provider:str}",
         status_code=200,
         tags=["payments"],
-        opt=body(PaymentWebhook) | header_parameters(*webhook_headers()),
+        opt=webhook_doc,
         responses=webhook_errors(),
     )
     async def receive_webhook(
         request: AnyRequest,
-        provider: Annotated[str, Parameter(description="The payment provider's name: `fake`")],
+        provider: Annotated[
+            str,
+            Parameter(description="The configured payment provider's name: `fake` or `stripe`"),
+        ],
     ) -> WebhookAck:
         """A payment provider reports a payment's outcome (no bearer token: the body is signed
         as Standard Webhooks, with the provider's webhook secret). The built-in provider is
-        `fake`; any other name is a 404.
+        `fake`; with `GOTICKET_PAYMENT_PROVIDER=stripe` it is `stripe` (Stripe's events, signed
+        with `Stripe-Signature`; event types it does not act on are 200 `ignored`). Any other
+        name is a 404.
 
         401 `invalid-signature` when a signature header is missing, no signature matches, or
         `webhook-timestamp` is more than 5 minutes off: nothing changes. A correctly signed body
@@ -93,4 +109,25 @@ def payments_router(service: PaymentService) -> Router:
             accepted, status_code=202, background=BackgroundTask(service.deliver, delivery)
         )
 
-    return Router("/", route_handlers=with_options([receive_webhook, complete_fake_checkout]))
+    @post(
+        "/payments/stripe/{payment_id:uuid}/checkout",
+        status_code=200,
+        tags=["payments"],
+        security=[{"bearerAuth": []}],
+        responses=errors(401, 404, 503),
+    )
+    async def start_stripe_checkout(
+        request: AnyRequest, payment_id: FromPath[UUID]
+    ) -> StripeCheckoutStarted:
+        """Open Stripe's checkout page for a hold's payment (the booking's owner only; anyone
+        else or an unknown payment: 404): send the buyer to `url`. One Stripe Checkout Session
+        per payment: calling again answers the same one. Stripe then reports the outcome to
+        `POST /payments/webhooks/stripe`. 503 when Stripe cannot be reached or refuses."""
+        actor = principal_of(request)
+        session = await service.start_checkout(actor, "stripe", payment_id)
+        return StripeCheckoutStarted(session.payment_id, session.session_id, session.url)
+
+    handlers = [receive_webhook, complete_fake_checkout]
+    if stripe:  # the route exists only where Stripe is the provider
+        handlers.append(start_stripe_checkout)
+    return Router("/", route_handlers=with_options(handlers))

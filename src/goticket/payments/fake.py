@@ -57,6 +57,9 @@ class FakeProvider:
         # No money moved, none to give back: the refund is only written down.
         log.info("fake refund", payment_id=str(payment_id), amount=amount, currency=currency)
 
+    async def close(self) -> None:
+        pass  # nothing held
+
     def verify(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
         timestamp = headers.get("webhook-timestamp", "")
         if not _TIMESTAMP.fullmatch(timestamp):

@@ -1,9 +1,10 @@
 """The payments context's ports: a payment provider, the outcomes of payments (booking
 implements them; app.py adapts), the processed webhook ids, and metrics.
 
-A provider adapter is one small module (``payments.fake`` is the built-in one; a Stripe one
-would verify ``Stripe-Signature`` and map ``payment_intent.succeeded`` / ``payment_failed`` to a
-``PaymentNotice`` with the Stripe event id as ``webhook_id``, and refund through Stripe's API)."""
+A provider adapter is one small module: ``payments.fake`` is the built-in one; ``payments.stripe``
+verifies ``Stripe-Signature``, maps Stripe's payment events to a ``PaymentNotice`` (the Stripe
+event id as ``webhook_id``; the types it does not act on to an ``IgnoredNotice``), refunds through
+Stripe's API and opens a Stripe Checkout Session for a hold (``HostedCheckout``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from goticket.payments.domain import PaymentDue, PaymentNotice
+from goticket.payments.domain import CheckoutSession, IgnoredNotice, PaymentDue, PaymentNotice
 
 
 class PaymentProvider(Protocol):
@@ -27,11 +28,23 @@ class PaymentProvider(Protocol):
     async def refund(self, payment_id: UUID, amount: int, currency: str) -> None:
         """Give ``amount`` back to the payer; raises when the provider refuses (nothing done)."""
 
-    def verify(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice:
-        """The notice of a webhook request (header names in lower case, the body's exact bytes).
+    def verify(self, headers: Mapping[str, str], body: bytes) -> PaymentNotice | IgnoredNotice:
+        """The notice of a webhook request (header names in lower case, the body's exact bytes):
+        a payment's outcome, or a verified webhook about nothing we act on.
 
         Raises ``InvalidSignature`` (missing or wrong signature, timestamp out of tolerance),
         ``UnreadableNotice`` (a signed body that is not a JSON object) or ``InvalidInput``."""
+
+    async def close(self) -> None:
+        """Release what the adapter holds (connections); at the app's shutdown."""
+
+
+class HostedCheckout(Protocol):
+    """A provider whose customer pays on the provider's own page (Stripe Checkout)."""
+
+    async def start_checkout(self, due: PaymentDue) -> CheckoutSession:
+        """Open (or find again: one per payment) the provider's checkout page for ``due``.
+        Raises ``ProviderUnavailable`` when the provider cannot be reached or refuses."""
 
 
 class PaymentOutcomes(Protocol):

@@ -1,5 +1,5 @@
-"""Payment use cases: take a provider's webhook, play the customer at the fake checkout,
-refund, and forget old webhook ids."""
+"""Payment use cases: take a provider's webhook, open a hosted provider's checkout, play the
+customer at the fake checkout, refund, and forget old webhook ids."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from goticket.kit.clock import Clock
 from goticket.kit.errors import InvalidInput
 from goticket.kit.logging import get_logger
 from goticket.payments.domain import (
+    CheckoutSession,
+    IgnoredNotice,
     InvalidSignature,
     Outcome,
     PaymentEvent,
@@ -29,6 +31,7 @@ from goticket.payments.domain import (
     notice_body,
 )
 from goticket.payments.ports import (
+    HostedCheckout,
     NoMetrics,
     PaymentMetrics,
     PaymentOutcomes,
@@ -73,6 +76,7 @@ class PaymentService:
         clock: Clock,
         *,
         fake: WebhookSigner | None = None,
+        hosted: HostedCheckout | None = None,
         poster: WebhookPoster | None = None,
         metrics: PaymentMetrics | None = None,
         delivery_waits: Sequence[float] = DELIVERY_WAITS,
@@ -83,6 +87,7 @@ class PaymentService:
         self._clock = clock
         # The fake checkout exists only while the fake provider is the configured one.
         self._fake = fake if provider.name == FAKE else None
+        self._hosted = hosted
         self._poster = poster
         self._metrics = metrics or NoMetrics()
         self._waits = tuple(delivery_waits)
@@ -109,6 +114,11 @@ class PaymentService:
         except (UnreadableNotice, InvalidInput):
             self._metrics.webhook("invalid-body")
             raise
+        if isinstance(notice, IgnoredNotice):
+            # Nothing to apply, nothing to remember: a retry of it is ignored again.
+            log.info("webhook ignored", webhook_id=notice.webhook_id, reason=notice.reason)
+            self._metrics.webhook(WebhookResult.IGNORED.value)
+            return WebhookResult.IGNORED
         async with self._uow(readonly=True) as uow:
             if await uow.webhooks.seen(provider, notice.webhook_id):
                 self._metrics.webhook(WebhookResult.DUPLICATE.value)
@@ -165,6 +175,24 @@ class PaymentService:
     @property
     def provider(self) -> str:
         return self._provider.name
+
+    # -- a hosted provider's checkout (Stripe Checkout) ----------------------------------
+
+    async def start_checkout(
+        self, actor: Principal, provider: str, payment_id: UUID
+    ) -> CheckoutSession:
+        """The provider's checkout page for the caller's own payment (anyone else's, or a
+        provider that is not the configured hosted one: 404)."""
+        hosted = self._hosted if provider == self._provider.name else None
+        if hosted is None:
+            raise PaymentNotFound(f"no {provider} checkout: another provider is configured")
+        due = await self._outcomes.payment(payment_id)
+        if due is None or due.payer != actor.user_id:
+            raise PaymentNotFound("no such payment")
+        return await hosted.start_checkout(due)
+
+    async def close(self) -> None:
+        await self._provider.close()
 
     # -- the fake provider's checkout ----------------------------------------------------
 
