@@ -40,9 +40,11 @@ class TicketsRepository(Protocol):
     async def of_booking(self, booking_id: UUID) -> list[Ticket]: ...
     async def get(self, ticket_id: UUID) -> Ticket | None: ...
 
-    async def check_in(self, ticket_id: UUID, event_id: UUID, at: datetime) -> Ticket | None:
-        """Mark the ticket used at ``at`` if it is valid, in one conditional statement; the
-        ticket as stored then, or None if it was not valid (or does not exist)."""
+    async def check_in(
+        self, scans: Sequence[tuple[UUID, UUID]], at: datetime
+    ) -> dict[UUID, Ticket]:
+        """Mark the valid ones of these (ticket, event) tickets used at ``at``, in one
+        conditional statement; the tickets it used, by id (a ticket not valid is left out)."""
 
     async def lock(self, event_id: UUID, ticket_ids: Sequence[UUID]) -> dict[UUID, TicketState]:
         """The event's tickets among ``ticket_ids``, locked for this transaction (id order)."""

@@ -43,21 +43,32 @@ class PgTicketsRepository:
         row = await self._conn.fetchrow(f"SELECT {_COLUMNS} FROM tickets WHERE id = $1", ticket_id)
         return _ticket(row) if row else None
 
-    async def check_in(self, ticket_id: UUID, event_id: UUID, at: datetime) -> Ticket | None:
+    async def check_in(
+        self, scans: Sequence[tuple[UUID, UUID]], at: datetime
+    ) -> dict[UUID, Ticket]:
         # The condition decides: of concurrent scans of one ticket, the first to take the row
-        # lock updates it; the others wait, re-read it as used, and update nothing.
+        # lock updates it; the others wait, re-read it as used, and update nothing. The rows are
+        # locked in id order first, as every multi-row locker of tickets takes them.
         try:
-            row = await self._conn.fetchrow(
-                f"""UPDATE tickets SET status = 'used', checked_in_at = $3
-                    WHERE id = $1 AND event_id = $2 AND status = 'valid'
+            rows = await self._conn.fetch(
+                f"""WITH scan AS (
+                        SELECT * FROM unnest($1::uuid[], $2::uuid[]) AS s(id, event_id)
+                    ), locked AS (
+                        SELECT t.id FROM tickets t JOIN scan s USING (id)
+                        WHERE t.event_id = s.event_id AND t.status = 'valid'
+                        ORDER BY t.id FOR UPDATE OF t
+                    )
+                    UPDATE tickets SET status = 'used', checked_in_at = $3
+                    WHERE id IN (SELECT id FROM locked) AND status = 'valid'
                     RETURNING {_COLUMNS}""",
-                ticket_id,
-                event_id,
+                [ticket_id for ticket_id, _ in scans],
+                [event_id for _, event_id in scans],
                 at,
             )
         except _CONTENDED as exc:
-            raise Unavailable("this ticket is being checked in right now; retry") from exc
-        return _ticket(row) if row else None
+            raise Unavailable("these tickets are being checked in right now; retry") from exc
+        tickets = [_ticket(row) for row in rows]
+        return {ticket.id: ticket for ticket in tickets}
 
     async def lock(self, event_id: UUID, ticket_ids: Sequence[UUID]) -> dict[UUID, TicketState]:
         # Locked in id order (every multi-row locker uses it): two batches never wait in a

@@ -7,7 +7,7 @@ the service restarts; the old keys stay, so codes signed before still verify and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -93,6 +93,7 @@ class TicketService:
         self._clock = clock
         self._metrics: CheckInMetrics = metrics or NoMetrics()
         self._organizer_of: dict[UUID, UUID] = {}
+        self._gates = ScanBatcher(self._check_in_batch)
 
     def _shown(self, ticket: Ticket) -> ShownTicket:
         return ShownTicket(ticket, self._signing.issue(ticket.id, ticket.event_id))
@@ -123,19 +124,16 @@ class TicketService:
             claims = self._signing.verify(code)
             await self._ensure_door(actor, event_id)
             claims_for_event(claims, event_id)
-            # One statement decides (a conditional UPDATE): no transaction around it, so a scan
-            # costs one round trip. The refusal's read is a statement of its own, after it.
-            async with self._uow(autocommit=True) as uow:
-                used = await uow.tickets.check_in(claims.ticket_id, event_id, self._clock.now())
-                if used is None:
-                    # Not valid (or gone): a fresh statement sees the scan that won meanwhile.
+            used = await self._gates.check_in(claims.ticket_id, event_id)
+            if used is None:
+                # Not valid (or gone): a fresh statement sees the scan that won meanwhile.
+                async with self._uow(autocommit=True) as uow:
                     ticket = await uow.tickets.get(claims.ticket_id)
-                    if ticket is None:
-                        # Gone with its event? Then the event's 404, as without the memory.
-                        self._organizer_of.pop(event_id, None)
-                        await self._ensure_door(actor, event_id)
-                    refuse_scan(ticket)
-                await uow.commit()
+                if ticket is None:
+                    # Gone with its event? Then the event's 404, as without the memory.
+                    self._organizer_of.pop(event_id, None)
+                    await self._ensure_door(actor, event_id)
+                refuse_scan(ticket)
         except DomainError as error:
             outcome = OUTCOME_OF_ERROR.get(error.code)
             if outcome is not None:
@@ -195,6 +193,13 @@ class TicketService:
         assert sales is not None
         return sales
 
+    async def _check_in_batch(self, scans: Sequence[tuple[UUID, UUID]]) -> dict[UUID, Ticket]:
+        # One conditional statement decides the whole batch: no transaction around it.
+        async with self._uow(autocommit=True) as uow:
+            used = await uow.tickets.check_in(scans, self._clock.now())
+            await uow.commit()
+        return used
+
     async def _ensure_door(self, actor: Principal, event_id: UUID) -> None:
         ensure_can_manage_door(actor, await self._organizer(event_id))
 
@@ -215,3 +220,49 @@ def _scan(code: str, at: datetime, claims: TicketClaims | ScanOutcome) -> Scan:
     if isinstance(claims, ScanOutcome):
         return Scan(code, at, None, claims)
     return Scan(code, at, claims.ticket_id)
+
+
+Scans = Sequence[tuple[UUID, UUID]]
+
+
+class ScanBatcher:
+    """Group commit for the gates: the scans that arrive while a statement is in flight go
+    together in the next one (no timer: a batch of one when the gates are quiet). Of several
+    scans of one ticket in a batch, the first is decided by the statement and the others get
+    None (the caller reads the ticket, used by then, and answers 409): exactly one 200."""
+
+    def __init__(self, run: Callable[[Scans], Awaitable[dict[UUID, Ticket]]]) -> None:
+        self._run = run
+        self._waiting: list[tuple[UUID, UUID, asyncio.Future[Ticket | None]]] = []
+        self._draining = False
+        self._task: asyncio.Task[None] | None = None  # kept: the loop holds tasks weakly
+
+    async def check_in(self, ticket_id: UUID, event_id: UUID) -> Ticket | None:
+        future: asyncio.Future[Ticket | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((ticket_id, event_id, future))
+        if not self._draining:
+            self._draining = True
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    used = await self._run(
+                        [(ticket_id, event_id) for ticket_id, event_id, _ in batch]
+                    )
+                except Exception as exc:  # noqa: BLE001 -- each waiting scan answers it
+                    for *_, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                answered: set[UUID] = set()
+                for ticket_id, _, future in batch:
+                    ticket = None if ticket_id in answered else used.get(ticket_id)
+                    answered.add(ticket_id)
+                    if not future.done():
+                        future.set_result(ticket)
+        finally:
+            self._draining = False
