@@ -65,7 +65,9 @@ def upgrade() -> None:
         CONSTRAINT tickets_booking_seq_key UNIQUE (booking_id, seq),
         CHECK ((status = 'used') = (checked_in_at IS NOT NULL) OR status = 'void')
     );
-    CREATE INDEX tickets_event_status_idx ON tickets (event_id, status);
+    -- Only used tickets are counted per event (the sales summary): a partial index, which the
+    -- insert of a confirmed booking's valid tickets does not touch (a flash sale inserts them).
+    CREATE INDEX tickets_event_used_idx ON tickets (event_id) WHERE status = 'used';
 
     -- A booking's tickets exist from the moment it is confirmed, in the same transaction,
     -- whichever path confirms it (an instant booking's batch insert, a payment, a late payment);
