@@ -457,3 +457,26 @@ async def test_sales_count_holds_and_expired_holds_in_spots(api: Api, db: DB) ->
         "revenue": {"amount": 1000, "currency": "EUR"},
     }
     assert await db.fetchval("SELECT count(*) FROM tickets WHERE event_id = $1", door.id) == 1
+
+
+async def test_a_ticket_held_by_another_writer_holds_up_no_other_scan(api: Api, db: DB) -> None:
+    """Scans go to the database in batches: a ticket whose row another transaction holds (a
+    sync, a cancel) is skipped by the batch and waits alone; the others check in at once."""
+    door = await Door.open(api)
+    fan = await api.user()
+    held, *others = await door.codes(fan, 3)
+    shown = await door.tickets(
+        fan, (await api.http.get("/me/bookings", headers=fan.headers)).json()["items"][0]["id"]
+    )
+    held_id = next(t["id"] for t in shown if t["code"] == held)
+    async with db.transaction():
+        await db.execute("SELECT 1 FROM tickets WHERE id = $1::uuid FOR UPDATE", held_id)
+        waiting = asyncio.create_task(door.check_in(held))
+        answers = await asyncio.wait_for(
+            asyncio.gather(*(door.check_in(code) for code in others)), timeout=3
+        )
+        assert [a.status_code for a in answers] == [200, 200]
+        assert not waiting.done()  # it waits for the row, alone
+    first = await asyncio.wait_for(waiting, timeout=5)
+    assert first.status_code == 200, first.text
+    assert_problem(await door.check_in(held), 409, "already-checked-in")

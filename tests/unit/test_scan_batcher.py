@@ -85,3 +85,22 @@ async def test_quiet_gates_get_a_statement_each(quiet: int) -> None:
     for _ in range(quiet):
         assert await batcher.check_in(uuid4(), EVENT) is None
     assert [len(batch) for batch in statement.batches] == [1] * quiet
+
+
+async def test_a_drain_cancelled_mid_statement_leaves_no_scan_waiting() -> None:
+    """The worker stopping (its tasks cancelled) answers every scan, queued ones too."""
+    statement = Statement({uuid4()})
+    batcher = ScanBatcher(statement)
+    first = [asyncio.create_task(batcher.check_in(uuid4(), EVENT)) for _ in range(3)]
+    await asyncio.sleep(0.001)  # the statement of the first three is under way
+    queued = [asyncio.create_task(batcher.check_in(uuid4(), EVENT)) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert batcher._task is not None
+    batcher._task.cancel()
+    outcomes = await asyncio.wait_for(
+        asyncio.gather(*first, *queued, return_exceptions=True), timeout=1
+    )
+    assert all(isinstance(o, Unavailable) for o in outcomes), outcomes
+    assert len({id(o) for o in outcomes}) == 5  # an exception object each
+    # And the next scan starts a drain of its own.
+    assert await batcher.check_in(uuid4(), EVENT) is None

@@ -41,10 +41,11 @@ class TicketsRepository(Protocol):
     async def get(self, ticket_id: UUID) -> Ticket | None: ...
 
     async def check_in(
-        self, scans: Sequence[tuple[UUID, UUID]], at: datetime
+        self, scans: Sequence[tuple[UUID, UUID]], at: datetime, *, wait: bool = False
     ) -> dict[UUID, Ticket]:
         """Mark the valid ones of these (ticket, event) tickets used at ``at``, in one
-        conditional statement; the tickets it used, by id (a ticket not valid is left out)."""
+        conditional statement; the tickets it used, by id (a ticket not valid is left out, and
+        unless ``wait`` so is one whose row another transaction holds)."""
 
     async def lock(self, event_id: UUID, ticket_ids: Sequence[UUID]) -> dict[UUID, TicketState]:
         """The event's tickets among ``ticket_ids``, locked for this transaction (id order)."""

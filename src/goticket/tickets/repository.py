@@ -44,11 +44,13 @@ class PgTicketsRepository:
         return _ticket(row) if row else None
 
     async def check_in(
-        self, scans: Sequence[tuple[UUID, UUID]], at: datetime
+        self, scans: Sequence[tuple[UUID, UUID]], at: datetime, *, wait: bool = False
     ) -> dict[UUID, Ticket]:
         # The condition decides: of concurrent scans of one ticket, the first to take the row
-        # lock updates it; the others wait, re-read it as used, and update nothing. The rows are
-        # locked in id order first, as every multi-row locker of tickets takes them.
+        # lock updates it; the others re-read it as used and update nothing. The rows are locked
+        # in id order first, as every multi-row locker of tickets takes them. A row another
+        # writer holds (a sync, a cancel) is skipped unless ``wait``: one busy ticket must not
+        # hold up, or fail, the whole batch of scans.
         try:
             rows = await self._conn.fetch(
                 f"""WITH scan AS (
@@ -56,7 +58,7 @@ class PgTicketsRepository:
                     ), locked AS (
                         SELECT t.id FROM tickets t JOIN scan s USING (id)
                         WHERE t.event_id = s.event_id AND t.status = 'valid'
-                        ORDER BY t.id FOR UPDATE OF t
+                        ORDER BY t.id FOR UPDATE OF t{"" if wait else " SKIP LOCKED"}
                     )
                     UPDATE tickets SET status = 'used', checked_in_at = $3
                     WHERE id IN (SELECT id FROM locked) AND status = 'valid'

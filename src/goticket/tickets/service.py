@@ -14,7 +14,7 @@ from uuid import UUID
 
 from goticket.kit.auth import Principal
 from goticket.kit.clock import Clock
-from goticket.kit.errors import DomainError, NotFound
+from goticket.kit.errors import DomainError, NotFound, Unavailable
 from goticket.tickets.domain import (
     OUTCOME_OF_ERROR,
     InvalidTicketCode,
@@ -26,6 +26,7 @@ from goticket.tickets.domain import (
     Ticket,
     TicketClaims,
     TicketNotFound,
+    TicketStatus,
     claims_for_event,
     ensure_can_manage_door,
     issue_code,
@@ -125,10 +126,20 @@ class TicketService:
             await self._ensure_door(actor, event_id)
             claims_for_event(claims, event_id)
             used = await self._gates.check_in(claims.ticket_id, event_id)
+            ticket = None
             if used is None:
-                # Not valid (or gone): a fresh statement sees the scan that won meanwhile.
+                # Not used by the batch: already used or void (a fresh statement sees the scan
+                # that won meanwhile), gone, or still valid because another writer (a sync, a
+                # cancel) held its row and the batch skipped it: this scan alone waits for it.
                 async with self._uow(autocommit=True) as uow:
                     ticket = await uow.tickets.get(claims.ticket_id)
+                    if ticket is not None and ticket.status is TicketStatus.VALID:
+                        scan = [(claims.ticket_id, event_id)]
+                        waited = await uow.tickets.check_in(scan, self._clock.now(), wait=True)
+                        used = waited.get(claims.ticket_id)
+                        if used is None:
+                            ticket = await uow.tickets.get(claims.ticket_id)
+            if used is None:
                 if ticket is None:
                     # Gone with its event? Then the event's 404, as without the memory.
                     self._organizer_of.pop(event_id, None)
@@ -164,6 +175,11 @@ class TicketService:
         if ticket_ids:
             async with self._uow() as uow:
                 before = await uow.tickets.lock(event_id, ticket_ids)
+                if not before and event_id in self._organizer_of:
+                    # None of its tickets exists: gone with the event? Then its 404, as a
+                    # process that never remembered the event would answer.
+                    self._organizer_of.pop(event_id, None)
+                    await self._ensure_door(actor, event_id)
                 plan = plan_sync(verified, before)
                 await uow.tickets.check_in_many(plan.check_ins)
                 await uow.commit()
@@ -246,17 +262,14 @@ class ScanBatcher:
         return await future
 
     async def _drain(self) -> None:
+        batch: list[tuple[UUID, UUID, asyncio.Future[Ticket | None]]] = []
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
                 try:
-                    used = await self._run(
-                        [(ticket_id, event_id) for ticket_id, event_id, _ in batch]
-                    )
+                    used = await self._run([(ticket, event) for ticket, event, _ in batch])
                 except Exception as exc:  # noqa: BLE001 -- each waiting scan answers it
-                    for *_, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                    _fail(batch, exc)
                     continue
                 answered: set[UUID] = set()
                 for ticket_id, _, future in batch:
@@ -265,4 +278,25 @@ class ScanBatcher:
                     if not future.done():
                         future.set_result(ticket)
         finally:
+            # Cancelled (the worker stopping) or broken: no scan may wait forever.
             self._draining = False
+            stranded, self._waiting = [*batch, *self._waiting], []
+            _fail(stranded, None)
+
+
+def _fail(
+    batch: Sequence[tuple[UUID, UUID, asyncio.Future[Ticket | None]]], cause: Exception | None
+) -> None:
+    """Answer the scans of a batch that could not be decided: a 503 each (its own exception
+    object, so that N requests do not pile their tracebacks on one), or, for a bug, the bug."""
+    for *_, future in batch:
+        if future.done():
+            continue
+        if cause is None or isinstance(cause, Unavailable):
+            error: Exception = Unavailable(
+                str(cause) if cause is not None else "the check-in was interrupted; scan again"
+            )
+            error.__cause__ = cause
+        else:
+            error = cause
+        future.set_exception(error)

@@ -57,7 +57,10 @@ def upgrade() -> None:
     CREATE TABLE tickets (
         id            uuid PRIMARY KEY,
         booking_id    uuid NOT NULL REFERENCES bookings (id) ON DELETE CASCADE,
-        event_id      uuid NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        -- The booking's event (copied, for scans and counts by event). No foreign key of its
+        -- own: a ticket goes with its booking, and the booking with its event; a cascade by
+        -- event_id would need an index that every ticket insert pays for.
+        event_id      uuid NOT NULL,
         seq           smallint NOT NULL CHECK (seq BETWEEN 1 AND 10),
         status        text NOT NULL CHECK (status IN ('valid', 'used', 'void')),
         checked_in_at timestamptz,
