@@ -4,6 +4,7 @@ import base64
 import gc
 import hashlib
 import hmac
+import io
 import json
 import os
 import stat
@@ -523,3 +524,26 @@ def test_settle_heap_freezes_the_startup_heap_and_collects_less_often() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_log_line_is_one_write_with_its_newline() -> None:
+    """Workers share one stdout: a line written in two pieces (text, then newline) could be
+    split by another worker's line."""
+    from goticket.kit.logging import NamedPrintLogger
+
+    class Recorder(io.StringIO):
+        writes: list[str]
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.writes = []
+
+        def write(self, text: str) -> int:
+            self.writes.append(text)
+            return super().write(text)
+
+    out = Recorder()
+    logger = NamedPrintLogger("goticket.test", out)
+    logger.info('{"event": "one"}')
+    logger.error('{"event": "two"}')
+    assert out.writes == ['{"event": "one"}\n', '{"event": "two"}\n']

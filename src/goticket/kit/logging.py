@@ -22,6 +22,18 @@ class NamedPrintLogger(structlog.PrintLogger):
     def __init__(self, name: str, file: TextIO) -> None:
         super().__init__(file)
         self.name = name
+        self._out = file
+
+    def msg(self, message: str) -> None:
+        # ONE write per line: print() writes the text and its newline apart, and on an
+        # unbuffered stream shared by the workers of one service another worker's line can land
+        # in between (two JSON objects on one line). A pipe keeps a write of up to 4 KiB whole.
+        with self._lock:
+            self._out.write(message + "\n")
+            self._out.flush()
+
+    log = debug = info = warn = warning = msg
+    fatal = failure = err = error = critical = exception = msg
 
 
 def _named_print_logger(*args: Any) -> NamedPrintLogger:
