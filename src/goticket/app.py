@@ -48,6 +48,8 @@ from goticket.kit.pagination import CursorCodec
 from goticket.kit.problems import EXCEPTION_HANDLERS, MAX_BODY_BYTES
 from goticket.kit.runtime import settle_heap
 from goticket.kit.tokens import TokenCodec
+from goticket.payments import fake as fake_provider
+from goticket.payments import stripe as stripe_module
 from goticket.payments.domain import PaymentDue
 from goticket.payments.endpoints import payments_router
 from goticket.payments.fake import FakeProvider, LoopbackPoster
@@ -68,6 +70,11 @@ Every response carries `X-Request-ID`.
 """
 
 log = get_logger("goticket.app")
+# Each provider's checkout route, from its own module (the fake's and Stripe's methods use them).
+CHECKOUT_PATHS = {
+    fake_provider.NAME: fake_provider.CHECKOUT_PATH,
+    stripe_module.NAME: stripe_module.CHECKOUT_PATH,
+}
 
 
 class CatalogTerms:
@@ -168,6 +175,13 @@ class CheckoutOutcomes:
         if due is None:
             return None
         return PaymentDue(payment_id, due.payer, due.amount, due.currency)
+
+
+def checkout_url(provider: str, payment_id: UUID) -> str | None:
+    """Where a hold's payment is made, as its provider's module says (booking's ``CheckoutUrl``);
+    None for a provider this service does not know."""
+    path = CHECKOUT_PATHS.get(provider)
+    return path.format(payment_id=payment_id) if path is not None else None
 
 
 class PaymentRefunds:
@@ -289,7 +303,7 @@ def create_app(
         refunds=refunds,
     )
     checkout = CheckoutService(booking_uow, reserver, refunds, clock, metrics=metrics)
-    booking_answer = BookingAnswer(bookings, tokens)
+    booking_answer = BookingAnswer(bookings, tokens, checkout_url)
     payments, loopback = payment_service(
         settings, database, outcomes or CheckoutOutcomes(checkout), clock, metrics
     )

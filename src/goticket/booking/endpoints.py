@@ -19,7 +19,7 @@ import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 
-from goticket.booking.schemas import BookingPage, BookingRequest, BookingResponse
+from goticket.booking.schemas import BookingPage, BookingRequest, BookingResponse, CheckoutUrl
 from goticket.booking.service import BookingService
 from goticket.kit.asgi import (
     FastRouter,
@@ -48,9 +48,12 @@ class BookingAnswer:
     """The whole of ``POST /events/{id}/bookings`` after routing: the caller, the body, the
     use case and the answer. What it raises, both routes render with ``error_reply``."""
 
-    def __init__(self, service: BookingService, tokens: TokenCodec) -> None:
+    def __init__(
+        self, service: BookingService, tokens: TokenCodec, checkout_url: CheckoutUrl
+    ) -> None:
         self._service = service
         self._tokens = tokens
+        self.checkout_url = checkout_url
 
     async def answer(
         self, scope: Scope, event_id: UUID, read: Callable[[], Awaitable[bytes]]
@@ -62,7 +65,7 @@ class BookingAnswer:
         booking = await self._service.book(actor, event_id, data.quantity, key)
         return Reply(
             201,
-            _ENCODER.encode(BookingResponse.of(booking)),
+            _ENCODER.encode(BookingResponse.of(booking, self.checkout_url)),
             headers={"location": f"/bookings/{booking.id}"},
         )
 
@@ -78,10 +81,11 @@ class BookingAnswer:
 
 def booking_router(service: BookingService, booking: BookingAnswer, cursors: CursorCodec) -> Router:
     auth: Any = [{"bearerAuth": []}]
+    render = partial(BookingResponse.of, checkout_url=booking.checkout_url)
 
     def page(result: Page[Any], kind: str) -> BookingPage:
         return BookingPage(
-            [BookingResponse.of(b) for b in result.items],
+            [render(b) for b in result.items],
             cursors.encode(kind, result.next) if result.next else None,
         )
 
@@ -143,7 +147,7 @@ def booking_router(service: BookingService, booking: BookingAnswer, cursors: Cur
     )
     async def get_booking(request: AnyRequest, booking_id: FromPath[UUID]) -> BookingResponse:
         """One booking: its owner, the event's organizer or an admin; 404 for anyone else."""
-        return BookingResponse.of(await service.get(principal_of(request), booking_id))
+        return render(await service.get(principal_of(request), booking_id))
 
     @post(
         "/bookings/{booking_id:uuid}/cancel",
@@ -156,7 +160,7 @@ def booking_router(service: BookingService, booking: BookingAnswer, cursors: Cur
         """Cancel a hold or a confirmed booking; its spots go back on sale. A paid booking is
         refunded (`payment.status: "refunded"`) and its tickets are void. Cancelling a booking
         that is no longer pending or confirmed (cancelled, expired) changes nothing."""
-        return BookingResponse.of(await service.cancel(principal_of(request), booking_id))
+        return render(await service.cancel(principal_of(request), booking_id))
 
     @get(
         "/me/bookings",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
@@ -10,12 +11,10 @@ import msgspec
 
 from goticket.booking.domain import MAX_QUANTITY, Booking, BookingStatus, PaymentStatus
 
-# Where the buyer pays, per provider (the fake provider's checkout is an API call that plays the
-# buyer; Stripe's is an API call that opens a Stripe Checkout page and answers its URL).
-CHECKOUT_URLS = {
-    "fake": "/payments/fake/{payment_id}/complete",
-    "stripe": "/payments/stripe/{payment_id}/checkout",
-}
+# Where the buyer pays a hold's payment: (provider, payment id) -> URL, None for a provider this
+# service does not know. The payments context's providers say (wired by app.py): the fake's
+# checkout is an API call that plays the buyer, Stripe's opens a Checkout page.
+CheckoutUrl = Callable[[str, UUID], str | None]
 
 
 class BookingRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -53,7 +52,7 @@ class BookingResponse(msgspec.Struct, rename="camel"):
     payment: PaymentResponse | None
 
     @classmethod
-    def of(cls, b: Booking) -> BookingResponse:
+    def of(cls, b: Booking, checkout_url: CheckoutUrl) -> BookingResponse:
         return cls(
             b.id,
             b.event_id,
@@ -65,21 +64,20 @@ class BookingResponse(msgspec.Struct, rename="camel"):
             b.created_at,
             b.updated_at,
             b.expires_at,
-            _payment(b),
+            _payment(b, checkout_url),
         )
 
 
-def _payment(b: Booking) -> PaymentResponse | None:
+def _payment(b: Booking, checkout_url: CheckoutUrl) -> PaymentResponse | None:
     if b.payment_id is None or b.payment_provider is None or b.payment_status is None:
         return None
-    url = CHECKOUT_URLS.get(b.payment_provider)
     return PaymentResponse(
         b.payment_id,
         b.payment_provider,
         b.payment_status,
         b.total_price,
         b.currency,
-        url.format(payment_id=b.payment_id) if url is not None else None,
+        checkout_url(b.payment_provider, b.payment_id),
     )
 
 

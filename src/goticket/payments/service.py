@@ -169,9 +169,6 @@ class PaymentService:
         await self._provider.refund(payment_id, amount, currency)
         self._metrics.payment("refunded")
 
-    def checkout_url(self, payment_id: UUID) -> str:
-        return self._provider.checkout_url(payment_id)
-
     @property
     def provider(self) -> str:
         return self._provider.name
