@@ -41,6 +41,19 @@ def server_url() -> Iterator[str]:
         embedded.stop()
 
 
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Settings as on a bare machine: no GOTICKET_* variable and no .env file may leak in; the
+    data folder a fresh one (returned, not yet created)."""
+    for name in list(os.environ):
+        if name.startswith("GOTICKET_"):
+            monkeypatch.delenv(name)
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    return tmp_path / "data"
+
+
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh database for this session, created and migrated, dropped afterwards."""

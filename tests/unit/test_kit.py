@@ -281,18 +281,6 @@ def test_signed_cursor_of_the_wrong_shape_is_refused(payload: bytes) -> None:
 # ----------------------------------------------------------------------------------- settings
 
 
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No GOTICKET_* variable and no .env file may leak into these Settings."""
-    for name in list(os.environ):
-        if name.startswith("GOTICKET_"):
-            monkeypatch.delenv(name)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
-    return tmp_path / "data"
-
-
 def test_jwt_secret_is_generated_once_and_kept_private(clean_env: Path) -> None:
     settings = Settings(data_dir=clean_env)
     secret = settings.resolved_jwt_secret()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -420,17 +419,6 @@ async def test_a_delivery_gives_up_after_three_attempts_or_a_refusal() -> None:
 
 
 # ---------------------------------------------------------------------------- settings
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("GOTICKET_"):
-            monkeypatch.delenv(name)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
-    return tmp_path / "data"
 
 
 def test_the_webhook_secret_is_generated_once_and_kept_private(clean_env: Path) -> None:

@@ -4,7 +4,6 @@ the requests the library would send (its HTTP client answers from memory), and t
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -509,17 +508,6 @@ async def test_refunds_through_the_service_reach_stripe() -> None:
 
 
 # ---------------------------------------------------------------------------- settings
-
-
-@pytest.fixture
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in list(os.environ):
-        if name.startswith("GOTICKET_"):
-            monkeypatch.delenv(name)
-    workdir = tmp_path / "cwd"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
-    return tmp_path / "data"
 
 
 def test_stripe_refuses_to_start_without_its_settings(clean_env: Path) -> None:
